@@ -1,0 +1,76 @@
+// Typed exceptions thrown by the library. The library never calls exit() or
+// abort(); every failure a caller can cause (bad arguments, unsupported or
+// malformed checkpoints) is reported as one of these.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace gpt {
+
+// Base class of every exception the library throws on purpose.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A caller passed a value outside its documented range (a token id past the
+// vocabulary, a negative temperature, more tokens than the context holds...).
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
+// The checkpoint is well formed but describes something the engine does not
+// run (an unknown model_type, an unsupported tensor type, ...).
+class UnsupportedModel : public Error {
+ public:
+  using Error::Error;
+};
+
+// A file could not be opened or read.
+class IoError : public Error {
+ public:
+  IoError(std::string path, const std::string& message)
+      : Error(path + ": " + message), path_(std::move(path)) {}
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A file is malformed: truncated, inconsistent, out-of-range offsets, a tensor
+// with the wrong shape or type. Carries the file, and where known the byte
+// offset and the tensor concerned; what() reads
+//   "<path>: tensor '<name>': <message> (at byte <offset>)".
+class FormatError : public Error {
+ public:
+  FormatError(std::string path, const std::string& message,
+              std::optional<std::uint64_t> offset = std::nullopt, std::string tensor = {})
+      : Error(compose(path, message, offset, tensor)),
+        path_(std::move(path)),
+        offset_(offset),
+        tensor_(std::move(tensor)) {}
+
+  const std::string& path() const noexcept { return path_; }
+  std::optional<std::uint64_t> offset() const noexcept { return offset_; }
+  const std::string& tensor() const noexcept { return tensor_; }
+
+ private:
+  static std::string compose(const std::string& path, const std::string& message,
+                             std::optional<std::uint64_t> offset, const std::string& tensor) {
+    std::string s = path + ": ";
+    if (!tensor.empty()) s += "tensor '" + tensor + "': ";
+    s += message;
+    if (offset) s += " (at byte " + std::to_string(*offset) + ")";
+    return s;
+  }
+
+  std::string path_;
+  std::optional<std::uint64_t> offset_;
+  std::string tensor_;
+};
+
+}  // namespace gpt

@@ -1,0 +1,10 @@
+// The umbrella header: everything an application needs.
+#pragma once
+
+#include "gpt/config.h"
+#include "gpt/error.h"
+#include "gpt/model.h"
+#include "gpt/ops.h"
+#include "gpt/session.h"
+#include "gpt/tensor.h"
+#include "gpt/types.h"

@@ -1,0 +1,98 @@
+// Dispatch of dequantize_row and matmul by weight type. f32 weights go through
+// Eigen's GEMM over a Map of the checkpoint bytes; other types decode one
+// weight row at a time and take dot products against every token row.
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gpt/error.h"
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+namespace gpt::kernels {
+
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+template <typename Decode>
+void decode_halves(const std::byte* src, float* dst, std::int64_t n, Decode decode) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    dst[i] = decode(h);
+  }
+}
+
+// Generic path: decode each weight row once, dot it with every token row.
+void matmul_rowwise(const TensorView& w, const float* x, std::int64_t n_tokens, float* y,
+                    int threads) {
+  const std::int64_t out = w.rows(), in = w.cols();
+  const std::size_t row_bytes = dtype_bytes(w.dtype, in);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> row(static_cast<std::size_t>(in));
+#pragma omp for schedule(static)
+    for (std::int64_t o = 0; o < out; ++o) {
+      dequantize_row(w.dtype, w.data + o * row_bytes, row.data(), in);
+      Eigen::Map<const Eigen::VectorXf> wr(row.data(), in);
+      for (std::int64_t t = 0; t < n_tokens; ++t) {
+        Eigen::Map<const Eigen::VectorXf> xr(x + t * in, in);
+        y[t * out + o] = wr.dot(xr);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n) {
+  switch (t) {
+    case DType::F32:
+      std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+      return;
+    case DType::F16:
+      decode_halves(src, dst, n, f16_to_f32);
+      return;
+    case DType::BF16:
+      decode_halves(src, dst, n, bf16_to_f32);
+      return;
+    default:
+      if (is_quantized(t)) {
+        dequantize_quant_row(t, src, dst, n);
+        return;
+      }
+      throw UnsupportedModel("dequantize_row: tensor type " + std::string(dtype_name(t)) +
+                             " is not supported yet");
+  }
+}
+
+void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads) {
+  if (w.shape.size() != 2) throw InvalidArgument("matmul: weight '" + w.name + "' is not 2-D");
+  if (threads <= 0) threads = omp_get_max_threads();
+  const std::int64_t out = w.rows(), in = w.cols();
+  if (w.dtype == DType::F32) {
+    // Each thread takes a slice of the output features; inside a parallel
+    // region Eigen's own GEMM stays single-threaded (no global settings).
+    Eigen::Map<const RowMatrix> W(reinterpret_cast<const float*>(w.data), out, in);
+    Eigen::Map<const RowMatrix> X(x, n_tokens, in);
+    Eigen::Map<RowMatrix> Y(y, n_tokens, out);
+    const std::int64_t chunks = std::min<std::int64_t>(threads, std::max<std::int64_t>(1, out / 16));
+#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static)
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const std::int64_t o0 = out * c / chunks, o1 = out * (c + 1) / chunks;
+      Y.middleCols(o0, o1 - o0).noalias() = X * W.middleRows(o0, o1 - o0).transpose();
+    }
+    return;
+  }
+  if (is_quantized(w.dtype)) {
+    matmul_quant(w, x, n_tokens, y, threads);
+    return;
+  }
+  matmul_rowwise(w, x, n_tokens, y, threads);
+}
+
+}  // namespace gpt::kernels

@@ -1,0 +1,94 @@
+// bind_weights: checks a ModelData's canonical tensors against its config and
+// fills the per-role pointers the decoder uses. Small vectors (norm weights,
+// biases) are converted to f32 here so the decoder can map them directly.
+#include <cstring>
+
+#include "gpt/error.h"
+#include "kernels/kernels.h"
+#include "model/model_data.h"
+
+namespace gpt::detail {
+
+namespace {
+
+struct Binder {
+  ModelData& m;
+  const std::string& source;
+
+  const TensorView* get(const std::string& name, std::vector<std::int64_t> shape, bool required) {
+    auto it = m.tensors.find(name);
+    if (it == m.tensors.end()) {
+      if (required) throw FormatError(source, "missing tensor required by the " + m.config.architecture + " architecture",
+                                      std::nullopt, name);
+      return nullptr;
+    }
+    TensorView& t = it->second;
+    if (t.shape != shape) {
+      TensorView want;
+      want.shape = shape;
+      throw FormatError(source, "has shape " + t.shape_string() + ", expected " + want.shape_string(),
+                        std::nullopt, name);
+    }
+    if (shape.size() == 1 && t.dtype != DType::F32) {  // convert small vectors to f32 once
+      auto buf = std::shared_ptr<float[]>(new float[static_cast<std::size_t>(shape[0])]);
+      kernels::dequantize_row(t.dtype, t.data, buf.get(), shape[0]);
+      t.dtype = DType::F32;
+      t.data = reinterpret_cast<const std::byte*>(buf.get());
+      t.nbytes = static_cast<std::size_t>(shape[0]) * sizeof(float);
+      m.storage.push_back(std::shared_ptr<const void>(buf, buf.get()));
+    }
+    if (shape.size() == 2 && t.cols() % dtype_info(t.dtype).block_elems != 0)
+      throw FormatError(source, "row length is not a multiple of the " + std::string(dtype_name(t.dtype)) +
+                        " block size", std::nullopt, name);
+    return &t;
+  }
+};
+
+}  // namespace
+
+void bind_weights(ModelData& m, const std::string& source) {
+  const ModelConfig& c = m.config;
+  c.validate();
+  Binder b{m, source};
+  const std::int64_t d = c.d_model, hd = c.head_dim;
+  const std::int64_t q_out = c.n_head * hd, kv_out = c.n_kv_head * hd;
+  const bool ln = c.norm == NormKind::LayerNorm && c.norm_bias;
+
+  m.token_embd = b.get("token_embd.weight", {c.vocab_size, d}, true);
+  if (c.position == PositionKind::Learned)
+    m.position_embd = b.get("position_embd.weight", {c.max_seq_len, d}, true);
+  m.output_norm = b.get("output_norm.weight", {d}, true);
+  m.output_norm_b = b.get("output_norm.bias", {d}, ln);
+  m.output = c.tied_embeddings ? m.token_embd : b.get("output.weight", {c.vocab_size, d}, false);
+  if (!m.output) m.output = m.token_embd;  // checkpoints without an LM head tie it implicitly
+
+  m.layers.assign(static_cast<std::size_t>(c.n_layer), LayerWeights{});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    LayerWeights& L = m.layers[static_cast<std::size_t>(i)];
+    const std::string p = "blk." + std::to_string(i) + ".";
+    L.attn_norm = b.get(p + "attn_norm.weight", {d}, true);
+    L.attn_norm_b = b.get(p + "attn_norm.bias", {d}, ln);
+    if (m.tensors.count(p + "attn_qkv.weight")) {
+      L.wqkv = b.get(p + "attn_qkv.weight", {q_out + 2 * kv_out, d}, true);
+      L.bqkv = b.get(p + "attn_qkv.bias", {q_out + 2 * kv_out}, c.attn_qkv_bias);
+    } else {
+      L.wq = b.get(p + "attn_q.weight", {q_out, d}, true);
+      L.wk = b.get(p + "attn_k.weight", {kv_out, d}, true);
+      L.wv = b.get(p + "attn_v.weight", {kv_out, d}, true);
+      L.bq = b.get(p + "attn_q.bias", {q_out}, c.attn_qkv_bias);
+      L.bk = b.get(p + "attn_k.bias", {kv_out}, c.attn_qkv_bias);
+      L.bv = b.get(p + "attn_v.bias", {kv_out}, c.attn_qkv_bias);
+    }
+    L.wo = b.get(p + "attn_output.weight", {d, q_out}, true);
+    L.bo = b.get(p + "attn_output.bias", {d}, c.attn_out_bias);
+    L.ffn_norm = b.get(p + "ffn_norm.weight", {d}, true);
+    L.ffn_norm_b = b.get(p + "ffn_norm.bias", {d}, ln);
+    if (c.gated_mlp) L.w_gate = b.get(p + "ffn_gate.weight", {c.d_ff, d}, true);
+    L.w_up = b.get(p + "ffn_up.weight", {c.d_ff, d}, true);
+    L.b_up = b.get(p + "ffn_up.bias", {c.d_ff}, c.mlp_bias);
+    L.w_down = b.get(p + "ffn_down.weight", {d, c.d_ff}, true);
+    L.b_down = b.get(p + "ffn_down.bias", {d}, c.mlp_bias);
+  }
+}
+
+}  // namespace gpt::detail

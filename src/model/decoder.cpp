@@ -1,0 +1,207 @@
+// The one decoder forward pass, for every architecture ModelConfig can
+// describe, and the Session that owns the KV cache.
+//
+// Per token row, top to bottom:
+//   x = embed(token) (+ learned or sinusoidal position)          [T, d_model]
+//   for each layer:
+//     h = norm(x)                                                [T, d_model]
+//     q, k, v = h Wq^T, h Wk^T, h Wv^T (+ biases; or one fused Wqkv)
+//                                    q: [T, n_head*hd]  k, v: [T, n_kv_head*hd]
+//     rotary(q, k) at positions n_past .. n_past+T-1 (rotary models)
+//     K, V caches += k, v                                        [n_past+T, n_kv_head*hd]
+//     x += MultiHead(q, K, V) Wo^T (+ bo), causal                [T, d_model]
+//     h = norm(x)
+//     x += down(act(gate(h)) * up(h))   or   down(act(up(h)))    [T, d_model]
+//   logits = norm(x) Wout^T                                      [T, vocab]
+#include <algorithm>
+
+#include "gpt/error.h"
+#include "gpt/ops.h"
+#include "gpt/session.h"
+#include "kernels/kernels.h"
+#include "model/model_data.h"
+
+namespace gpt {
+
+namespace {
+
+using detail::LayerWeights;
+using detail::ModelData;
+using VecMap = Eigen::Map<const Eigen::VectorXf>;
+
+VecMap vec(const TensorView* t) {
+  return t ? VecMap(reinterpret_cast<const float*>(t->data), t->numel()) : VecMap(nullptr, 0);
+}
+
+// x W^T + b with W of any supported type, read in place.
+RowMatrix project(const RowMatrix& x, const TensorView* w, const TensorView* b, int threads) {
+  RowMatrix y(x.rows(), w->rows());
+  kernels::matmul(*w, x.data(), x.rows(), y.data(), threads);
+  if (b) y.rowwise() += vec(b).transpose();
+  return y;
+}
+
+RowMatrix norm(const RowMatrix& x, const ModelConfig& c, const TensorView* g, const TensorView* b) {
+  if (c.norm == NormKind::RMSNorm) return ops::rms_norm(x, vec(g), c.norm_eps);
+  return ops::layer_norm(x, vec(g), vec(b), c.norm_eps);
+}
+
+// Rows of a [rows, cols] table of any type.
+void gather_rows(const TensorView& t, std::span<const Token> ids, std::int64_t first, RowMatrix& out, bool add) {
+  const std::int64_t cols = t.cols();
+  const std::size_t row_bytes = dtype_bytes(t.dtype, cols);
+  std::vector<float> row(static_cast<std::size_t>(cols));
+  for (Eigen::Index r = 0; r < out.rows(); ++r) {
+    const std::int64_t id = ids.empty() ? first + r : ids[static_cast<std::size_t>(r)];
+    kernels::dequantize_row(t.dtype, t.data + static_cast<std::size_t>(id) * row_bytes, row.data(), cols);
+    if (add) out.row(r) += Eigen::Map<const Eigen::RowVectorXf>(row.data(), cols);
+    else out.row(r) = Eigen::Map<const Eigen::RowVectorXf>(row.data(), cols);
+  }
+}
+
+}  // namespace
+
+struct Session::State {
+  std::shared_ptr<const Model> model;
+  SessionOptions options;
+  std::int64_t capacity = 0;
+  std::int64_t n_past = 0;
+  std::vector<RowMatrix> k_cache, v_cache;  // per layer [allocated rows, n_kv_head*hd]
+
+  void reserve(std::int64_t rows) {
+    const auto& c = model->config();
+    if (!k_cache.empty() && k_cache[0].rows() >= rows) return;
+    const std::int64_t have = k_cache.empty() ? 0 : k_cache[0].rows();
+    const std::int64_t want = std::min(capacity, std::max({rows, 2 * have, std::int64_t{64}}));
+    const std::int64_t width = c.n_kv_head * c.head_dim;
+    k_cache.resize(static_cast<std::size_t>(c.n_layer));
+    v_cache.resize(static_cast<std::size_t>(c.n_layer));
+    for (auto* cache : {&k_cache, &v_cache})
+      for (auto& m : *cache) m.conservativeResize(want, width);
+  }
+
+  // Runs tokens through the decoder; returns the final hidden states after
+  // the output norm, [T, d_model] (only the last row when last_only).
+  RowMatrix run(std::span<const Token> tokens, bool last_only) {
+    const ModelData& m = model->data();
+    const ModelConfig& c = m.config;
+    const std::int64_t T = static_cast<std::int64_t>(tokens.size());
+    if (T == 0) throw InvalidArgument("forward: no tokens given");
+    for (Token id : tokens)
+      if (id < 0 || id >= c.vocab_size)
+        throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(c.vocab_size) + ")");
+    if (n_past + T > capacity)
+      throw InvalidArgument("context overflow: " + std::to_string(n_past) + " tokens in the cache + " +
+                            std::to_string(T) + " new > context length " + std::to_string(capacity));
+    reserve(n_past + T);
+    const int threads = options.threads;
+
+    RowMatrix x(T, c.d_model);  // [T, d_model]
+    gather_rows(*m.token_embd, tokens, 0, x, false);
+    if (c.position == PositionKind::Learned) gather_rows(*m.position_embd, {}, n_past, x, true);
+    if (c.position == PositionKind::Sinusoidal) x += ops::sinusoidal_positions(n_past, T, c.d_model);
+
+    const std::int64_t hd = c.head_dim, q_w = c.n_head * hd, kv_w = c.n_kv_head * hd;
+    const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd};
+    for (std::size_t l = 0; l < m.layers.size(); ++l) {
+      const LayerWeights& L = m.layers[l];
+      RowMatrix h = norm(x, c, L.attn_norm, L.attn_norm_b);
+      RowMatrix q, k, v;
+      if (L.wqkv) {
+        const RowMatrix qkv = project(h, L.wqkv, L.bqkv, threads);  // [T, q_w + 2 kv_w]
+        q = qkv.leftCols(q_w);
+        k = qkv.middleCols(q_w, kv_w);
+        v = qkv.rightCols(kv_w);
+      } else {
+        q = project(h, L.wq, L.bq, threads);  // [T, n_head*hd]
+        k = project(h, L.wk, L.bk, threads);  // [T, n_kv_head*hd]
+        v = project(h, L.wv, L.bv, threads);
+      }
+      if (c.position == PositionKind::Rotary) {
+        ops::apply_rope(q, c.n_head, hd, n_past, c.rope);
+        ops::apply_rope(k, c.n_kv_head, hd, n_past, c.rope);
+      }
+      RowMatrix& K = k_cache[l];
+      RowMatrix& V = v_cache[l];
+      K.middleRows(n_past, T) = k;
+      V.middleRows(n_past, T) = v;
+      const RowMatrix attn = ops::multi_head_attention(q, K.topRows(n_past + T), V.topRows(n_past + T), shape,
+                                                       /*causal=*/true, n_past, c.sliding_window);
+      x += project(attn, L.wo, L.bo, threads);
+
+      h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
+      RowMatrix up = project(h, L.w_up, L.b_up, threads);  // [T, d_ff]
+      if (L.w_gate) {
+        RowMatrix gate = project(h, L.w_gate, nullptr, threads);
+        ops::activate(gate, c.activation);
+        up.array() *= gate.array();
+      } else {
+        ops::activate(up, c.activation);
+      }
+      x += project(up, L.w_down, L.b_down, threads);
+    }
+    n_past += T;
+    if (last_only) return norm(x.bottomRows(1), c, m.output_norm, m.output_norm_b);
+    return norm(x, c, m.output_norm, m.output_norm_b);
+  }
+};
+
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
+    : s_(std::make_unique<State>()) {
+  if (!model) throw InvalidArgument("Session: model is null");
+  const auto& c = model->config();
+  if (options.context_length < 0) throw InvalidArgument("Session: context_length must not be negative");
+  s_->capacity = options.context_length > 0 ? options.context_length : c.max_seq_len;
+  if (c.position == PositionKind::Learned && s_->capacity > c.max_seq_len)
+    throw InvalidArgument("Session: context_length " + std::to_string(s_->capacity) +
+                          " exceeds the model's " + std::to_string(c.max_seq_len) + " learned positions");
+  s_->model = std::move(model);
+  s_->options = options;
+}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+RowMatrix Session::forward(std::span<const Token> tokens) {
+  const RowMatrix h = s_->run(tokens, false);
+  const auto& m = s_->model->data();
+  return project(h, m.output, nullptr, s_->options.threads);  // [T, vocab]
+}
+
+Eigen::VectorXf Session::forward_last(std::span<const Token> tokens) {
+  const RowMatrix h = s_->run(tokens, true);
+  const auto& m = s_->model->data();
+  return project(h, m.output, nullptr, s_->options.threads).row(0).transpose();
+}
+
+std::int64_t Session::position() const noexcept { return s_->n_past; }
+std::int64_t Session::context_length() const noexcept { return s_->capacity; }
+void Session::reset() noexcept { s_->n_past = 0; }
+void Session::truncate(std::int64_t n_tokens) {
+  if (n_tokens < 0 || n_tokens > s_->n_past)
+    throw InvalidArgument("truncate: " + std::to_string(n_tokens) + " is outside [0, " + std::to_string(s_->n_past) + "]");
+  s_->n_past = n_tokens;
+}
+const Model& Session::model() const noexcept { return *s_->model; }
+
+std::vector<Token> greedy_generate(Session& session, std::span<const Token> prompt, std::int64_t max_new_tokens,
+                                   std::span<const Token> stop_tokens) {
+  std::vector<Token> out;
+  if (max_new_tokens <= 0) return out;
+  Eigen::VectorXf logits = session.forward_last(prompt);
+  for (;;) {
+    Eigen::Index best = 0;
+    logits.maxCoeff(&best);  // first maximum on ties, as torch.argmax
+    const Token t = static_cast<Token>(best);
+    out.push_back(t);
+    if (static_cast<std::int64_t>(out.size()) >= max_new_tokens ||
+        std::find(stop_tokens.begin(), stop_tokens.end(), t) != stop_tokens.end())
+      break;
+    logits = session.forward_last(std::span<const Token>(&t, 1));
+  }
+  return out;
+}
+
+}  // namespace gpt

@@ -1,0 +1,17 @@
+// Format-specific loaders; Model::load picks one from the path.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "model/model_data.h"
+
+namespace gpt::detail {
+
+// Hugging Face directory / .safetensors file / index with config.json beside it.
+std::unique_ptr<ModelData> load_hf(const std::filesystem::path& path);
+
+// GGUF file (written in src/model/gguf_loader.cpp).
+std::unique_ptr<ModelData> load_gguf(const std::filesystem::path& path);
+
+}  // namespace gpt::detail

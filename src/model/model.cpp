@@ -1,0 +1,36 @@
+#include "gpt/model.h"
+
+#include "gpt/error.h"
+#include "model/loaders.h"
+#include "model/model_data.h"
+
+namespace gpt {
+
+std::shared_ptr<const Model> Model::load(const std::filesystem::path& path, const LoadOptions& /*options*/) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw IoError(path.string(), "no such file or directory");
+  std::unique_ptr<detail::ModelData> data;
+  if (fs::is_regular_file(path) && path.extension() == ".gguf") data = detail::load_gguf(path);
+  else data = detail::load_hf(path);
+  return std::make_shared<const Model>(std::move(data));
+}
+
+Model::Model(std::unique_ptr<detail::ModelData> data) : data_(std::move(data)) {}
+Model::~Model() = default;
+
+const ModelConfig& Model::config() const noexcept { return data_->config; }
+const std::filesystem::path& Model::path() const noexcept { return data_->path; }
+
+const TensorView* Model::find_tensor(std::string_view name) const noexcept {
+  auto it = data_->tensors.find(name);
+  return it == data_->tensors.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Model::tensor_names() const {
+  std::vector<std::string> names;
+  for (const auto& [n, _] : data_->tensors) names.push_back(n);
+  return names;
+}
+
+}  // namespace gpt

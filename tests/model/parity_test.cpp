@@ -1,0 +1,107 @@
+// Whole-model parity with Hugging Face transformers: tiny random checkpoints
+// saved with save_pretrained (tests/data/models, written by
+// tools/make_reference_fixtures.py), loaded through the public API only.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "gpt/gpt.h"
+#include "test_util.h"
+
+namespace gpt {
+namespace {
+
+struct Reference {
+  std::vector<Token> tokens;
+  std::vector<Token> greedy;
+  RowMatrix logits;
+};
+
+Reference read_reference(const std::string& dir) {
+  const auto j = test::read_json(dir + "/reference.json");
+  Reference r;
+  r.tokens = j["tokens"].get<std::vector<Token>>();
+  r.greedy = j["greedy"].get<std::vector<Token>>();
+  const auto& rows = j["logits"];
+  r.logits.resize(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(rows[0].size()));
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (std::size_t k = 0; k < rows[i].size(); ++k) r.logits(Eigen::Index(i), Eigen::Index(k)) = rows[i][k].get<float>();
+  return r;
+}
+
+class HfParity : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string dir() const { return test::data_path("models/" + GetParam()); }
+};
+
+TEST_P(HfParity, FullSequenceLogitsMatchTransformers) {
+  const auto model = Model::load(dir());
+  const Reference ref = read_reference(dir());
+  Session s(model);
+  const RowMatrix logits = s.forward(ref.tokens);
+  const float diff = test::max_abs_diff(logits, ref.logits);
+  std::printf("[ measure  ] %s: max abs logit diff vs transformers = %.3g over %lld positions\n", GetParam().c_str(),
+              double(diff), static_cast<long long>(logits.rows()));
+  EXPECT_LE(diff, 1e-4f);
+}
+
+TEST_P(HfParity, IncrementalDecodingMatchesFullSequence) {
+  const auto model = Model::load(dir());
+  const Reference ref = read_reference(dir());
+  Session s(model);
+  // Prompt in two chunks, then one token at a time.
+  const std::span<const Token> all(ref.tokens);
+  RowMatrix logits(ref.logits.rows(), ref.logits.cols());
+  logits.topRows(5) = s.forward(all.first(5));
+  for (std::size_t i = 5; i < all.size(); ++i) logits.row(Eigen::Index(i)) = s.forward(all.subspan(i, 1));
+  EXPECT_EQ(s.position(), static_cast<std::int64_t>(all.size()));
+  EXPECT_LE(test::max_abs_diff(logits, ref.logits), 1e-4f);
+}
+
+TEST_P(HfParity, GreedyTokensMatchTransformers) {
+  Session s(Model::load(dir()));
+  const Reference ref = read_reference(dir());
+  EXPECT_EQ(greedy_generate(s, ref.tokens, 20), ref.greedy);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, HfParity,
+                         ::testing::Values("gpt2", "llama", "llama-tied-bf16-sharded", "qwen2-f16", "mistral-window6"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           return n;
+                         });
+
+TEST(ModelLoad, ConfigFromConfigJson) {
+  const auto m = Model::load(test::data_path("models/llama"));
+  const ModelConfig& c = m->config();
+  EXPECT_EQ(c.architecture, "llama");
+  EXPECT_EQ(c.n_head, 4);
+  EXPECT_EQ(c.n_kv_head, 2);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_FLOAT_EQ(c.rope.theta, 50000.0f);
+  EXPECT_FALSE(c.tied_embeddings);
+  EXPECT_NE(m->find_tensor("output.weight"), nullptr);
+  const auto g = Model::load(test::data_path("models/gpt2/model.safetensors"));  // a file, config beside it
+  EXPECT_EQ(g->config().position, PositionKind::Learned);
+  EXPECT_TRUE(g->config().tied_embeddings);
+  EXPECT_EQ(g->find_tensor("blk.0.attn_qkv.weight")->shape, (std::vector<std::int64_t>{192, 64}));  // transposed Conv1D
+}
+
+TEST(Session, RejectsBadTokensAndOverflowWithoutChangingState) {
+  Session s(Model::load(test::data_path("models/gpt2")), {.context_length = 8});
+  const Token ok[] = {1, 2, 3};
+  s.forward(ok);
+  const Token bad[] = {5, 256};
+  EXPECT_THROW(s.forward(bad), InvalidArgument);
+  EXPECT_EQ(s.position(), 3);
+  const Token six[] = {1, 2, 3, 4, 5, 6};
+  EXPECT_THROW(s.forward(six), InvalidArgument);
+  EXPECT_EQ(s.position(), 3);
+  s.truncate(1);
+  EXPECT_EQ(s.position(), 1);
+  EXPECT_THROW(Session(Model::load(test::data_path("models/gpt2")), {.context_length = 65}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace gpt
