@@ -1,0 +1,172 @@
+// Text generation: sampling options, stop conditions, streaming, chat.
+//
+//   auto lm = gpt::LanguageModel::load("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+//   gpt::GenerateOptions opt;
+//   opt.max_tokens = 64;
+//   gpt::Completion c = lm->complete("The capital of France is", opt);
+//   gpt::Completion r = lm->chat({{"user", "What is the capital of France?"}}, opt);
+//
+// Ownership and threads: a LanguageModel (model + tokenizer) is immutable and
+// may be shared by many threads; each call of complete()/chat() uses its own
+// Session. A ChatSession keeps the KV cache across turns and is used by one
+// thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpt/model.h"
+#include "gpt/session.h"
+#include "gpt/tokenizer.h"
+#include "gpt/types.h"
+
+namespace gpt {
+
+// How the next token is chosen from the logits. Applied in this order:
+// logit bias, penalties, temperature (0 = greedy: arg-max, the rest ignored),
+// top-k, top-p, min-p, then a draw from the remaining distribution.
+struct SamplingOptions {
+  float temperature = 0.8f;         // >= 0; 0 picks the most likely token
+  std::int32_t top_k = 40;          // keep the k most likely; 0 = off
+  float top_p = 0.95f;              // keep the smallest set with mass >= top_p; in (0, 1], 1 = off
+  float min_p = 0.05f;              // drop tokens below min_p * p(max); in [0, 1), 0 = off
+  float repetition_penalty = 1.0f;  // > 0; divide positive / multiply negative logits of seen tokens; 1 = off
+  float presence_penalty = 0.0f;    // subtract once from the logit of each seen token
+  float frequency_penalty = 0.0f;   // subtract count(token) times
+  std::int32_t penalty_last_n = 64; // tokens of history the penalties look at; -1 = all, 0 = none
+  std::map<Token, float> logit_bias;// added to the logits before anything else
+  std::uint64_t seed = 0;           // random seed; same seed + options -> same tokens
+
+  // Throws InvalidArgument naming the first value out of range.
+  void validate() const;
+};
+
+enum class FinishReason {
+  Length,      // max_tokens reached
+  Stop,        // a stop string matched (not included in the text)
+  EndOfText,   // the model produced an end-of-sequence token
+  Cancelled,   // the streaming callback asked to stop
+  ContextFull, // the context window is full
+};
+const char* to_string(FinishReason r) noexcept;
+
+// Called with each new piece of text (whole UTF-8 characters only); return
+// false to stop. Also called with an empty piece during long prompt
+// processing, so a caller can cancel then.
+using StreamCallback = std::function<bool(const std::string& piece)>;
+
+struct GenerateOptions {
+  std::int32_t max_tokens = 256;         // new tokens at most, per completion
+  std::int32_t n = 1;                    // number of completions (seeds seed, seed+1, ...)
+  SamplingOptions sampling;
+  std::vector<std::string> stop;         // stop strings (not included in the output)
+  std::vector<Token> stop_tokens;        // extra ids that end generation (besides the model's EOS)
+  bool ignore_eos = false;               // keep going after end-of-sequence tokens
+  std::int32_t logprobs = -1;            // >= 0: record each token's log-probability and this many alternatives
+  int threads = 0;                       // 0 = all cores
+  std::int64_t context_length = 0;       // 0 = the model's (capped at 4096 for memory)
+  std::int32_t prompt_batch = 64;        // prompt tokens per forward pass (cancellation granularity)
+  StreamCallback on_text;                // optional streaming callback (first completion only when n > 1)
+};
+
+struct TokenLogprob {
+  Token token = 0;
+  std::string text;
+  float logprob = 0.0f;
+  std::vector<std::pair<Token, float>> top;  // most likely alternatives, best first
+};
+
+struct Completion {
+  std::string text;
+  std::vector<Token> tokens;          // generated ids (stop string tokens included, EOS excluded)
+  FinishReason finish_reason = FinishReason::Length;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  double prompt_ms = 0;               // time to process the prompt
+  double generate_ms = 0;             // time to generate
+  std::vector<TokenLogprob> logprobs; // when requested
+};
+
+struct ChatMessage {
+  std::string role;     // "system", "user" or "assistant"
+  std::string content;
+};
+
+// A chat template known by name; detected from a model's Jinja template.
+enum class ChatFormat { ChatML, Llama2, Llama3, Gemma, Zephyr, Mistral };
+// "chatml", "llama2", "llama3", "gemma", "zephyr", "mistral".
+const char* to_string(ChatFormat f) noexcept;
+std::optional<ChatFormat> chat_format_from_name(std::string_view name);
+// Recognises the template by its distinctive markers; nullopt if unknown.
+std::optional<ChatFormat> detect_chat_format(std::string_view jinja_template);
+// Renders messages as the model's template would (as transformers'
+// apply_chat_template), with the assistant prompt appended when
+// add_generation_prompt. bos is the BOS text for templates that spell it
+// out ("<s>", "<|begin_of_text|>", "<bos>"). Throws InvalidArgument for a
+// role the format cannot express.
+std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                        const std::string& bos = {});
+
+// A model with its tokenizer, ready to generate.
+class LanguageModel {
+ public:
+  // Loads a checkpoint (Hugging Face directory, .safetensors, .gguf) and the
+  // tokenizer found with it. Throws IoError / FormatError / UnsupportedModel.
+  static std::shared_ptr<const LanguageModel> load(const std::filesystem::path& path, const LoadOptions& options = {});
+  LanguageModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer);
+
+  const Model& model() const noexcept { return *model_; }
+  std::shared_ptr<const Model> model_ptr() const noexcept { return model_; }
+  const Tokenizer& tokenizer() const noexcept { return *tokenizer_; }
+  std::shared_ptr<const Tokenizer> tokenizer_ptr() const noexcept { return tokenizer_; }
+
+  // The chat format: the override when given, else detected from the
+  // tokenizer's template. Throws UnsupportedModel naming --chat-template when
+  // the template is missing or not recognised.
+  ChatFormat chat_format(const std::string& override_name = {}) const;
+
+  // Completes raw text (BOS added when the tokenizer says so). Returns n
+  // completions. Throws InvalidArgument for bad options or a prompt longer
+  // than the context.
+  std::vector<Completion> complete_n(const std::string& prompt, const GenerateOptions& options) const;
+  Completion complete(const std::string& prompt, const GenerateOptions& options) const;
+  // Same on already-tokenized input.
+  Completion complete_tokens(const std::vector<Token>& prompt, const GenerateOptions& options) const;
+  // One chat turn: renders messages with the chat template and completes.
+  Completion chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
+                  const std::string& template_override = {}) const;
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+};
+
+// Multi-turn chat that keeps the KV cache between turns: each turn feeds
+// only the tokens not yet in the cache.
+class ChatSession {
+ public:
+  explicit ChatSession(std::shared_ptr<const LanguageModel> lm, const GenerateOptions& options = {},
+                       const std::string& template_override = {}, const std::string& system_prompt = {});
+  // Adds a user message, generates the reply (streamed through
+  // options.on_text) and adds it to the history.
+  Completion send(const std::string& user_message);
+  const std::vector<ChatMessage>& history() const noexcept { return history_; }
+  std::int64_t cached_tokens() const noexcept;  // tokens kept in the KV cache
+
+ private:
+  std::shared_ptr<const LanguageModel> lm_;
+  GenerateOptions options_;
+  ChatFormat format_;
+  std::vector<ChatMessage> history_;
+  Session session_;
+  std::vector<Token> cached_;  // tokens in the session's cache
+  std::uint64_t turn_ = 0;
+};
+
+}  // namespace gpt

@@ -1,0 +1,30 @@
+// Internal pieces of the generation loop shared by LanguageModel and
+// ChatSession.
+#pragma once
+
+#include <Eigen/Core>
+#include <span>
+#include <vector>
+
+#include "gpt/generate.h"
+
+namespace gpt::detail {
+
+// Throws InvalidArgument for options out of range.
+void validate(const GenerateOptions& options);
+// The KV-cache size a generation uses.
+std::int64_t context_for(const Model& model, const GenerateOptions& options);
+// Feeds prompt tokens in batches of options.prompt_batch; logits receives the
+// last position's logits. Returns false when the callback cancelled.
+bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& options,
+                 Eigen::VectorXf& logits);
+// Samples up to options.max_tokens tokens after `prompt`, whose last logits
+// are given; streams through options.on_text when `stream`.
+Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,
+                         Eigen::VectorXf logits, const GenerateOptions& options, std::uint64_t seed, bool stream);
+// Chat template output -> ids, parsing special-token text, adding BOS only
+// when the template did not already spell it.
+std::vector<Token> encode_chat(const Tokenizer& tok, const std::string& rendered);
+std::string bos_text(const Tokenizer& tok);
+
+}  // namespace gpt::detail

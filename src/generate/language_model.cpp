@@ -1,0 +1,286 @@
+// LanguageModel: loading a model with its tokenizer, and the autoregressive
+// loop shared by completions and chat turns.
+#include <algorithm>
+#include <chrono>
+
+#include "generate/generation.h"
+#include "generate/sampler.h"
+#include "generate/stop.h"
+#include "gpt/error.h"
+
+namespace gpt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+}  // namespace
+
+const char* to_string(FinishReason r) noexcept {
+  switch (r) {
+    case FinishReason::Length: return "length";
+    case FinishReason::Stop: return "stop";
+    case FinishReason::EndOfText: return "eos";
+    case FinishReason::Cancelled: return "cancelled";
+    case FinishReason::ContextFull: return "context_full";
+  }
+  return "unknown";
+}
+
+namespace detail {
+
+void validate(const GenerateOptions& o) {
+  if (o.max_tokens < 0) throw InvalidArgument("max_tokens must not be negative (got " + std::to_string(o.max_tokens) + ")");
+  if (o.n < 1) throw InvalidArgument("n must be at least 1 (got " + std::to_string(o.n) + ")");
+  if (o.logprobs > 20) throw InvalidArgument("logprobs must be at most 20 (got " + std::to_string(o.logprobs) + ")");
+  if (o.prompt_batch < 1) throw InvalidArgument("prompt_batch must be at least 1");
+  if (o.context_length < 0) throw InvalidArgument("context_length must not be negative");
+  for (const auto& s : o.stop)
+    if (s.empty()) throw InvalidArgument("stop strings must not be empty");
+  o.sampling.validate();
+}
+
+std::int64_t context_for(const Model& m, const GenerateOptions& o) {
+  const std::int64_t model_ctx = m.config().max_seq_len;
+  if (o.context_length > 0) {
+    if (o.context_length > model_ctx)
+      throw InvalidArgument("context length " + std::to_string(o.context_length) + " exceeds the model's " +
+                            std::to_string(model_ctx));
+    return o.context_length;
+  }
+  return std::min<std::int64_t>(model_ctx, 4096);
+}
+
+bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& o, Eigen::VectorXf& logits) {
+  if (tokens.empty()) return true;
+  if (session.position() + static_cast<std::int64_t>(tokens.size()) >= session.context_length())
+    throw InvalidArgument("the prompt has " + std::to_string(session.position() + std::int64_t(tokens.size())) +
+                          " tokens but the context holds " + std::to_string(session.context_length()) +
+                          " (leave room for at least one new token)");
+  for (std::size_t i = 0; i < tokens.size(); i += static_cast<std::size_t>(o.prompt_batch)) {
+    const auto n = std::min<std::size_t>(static_cast<std::size_t>(o.prompt_batch), tokens.size() - i);
+    logits = session.forward_last(tokens.subspan(i, n));
+    if (o.on_text && i + n < tokens.size() && !o.on_text(std::string())) return false;
+  }
+  return true;
+}
+
+Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,
+                         Eigen::VectorXf logits, const GenerateOptions& o, std::uint64_t seed, bool stream) {
+  const Tokenizer& tok = lm.tokenizer();
+  Completion c;
+  c.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  const auto t0 = Clock::now();
+  SamplingOptions so = o.sampling;
+  so.seed = seed;
+  Sampler sampler(so);
+  IncrementalDecoder decoder(lm.tokenizer_ptr());
+  StopMatcher stopper(o.stop);
+  std::vector<Token> history = prompt;
+  bool finished = false;
+
+  auto emit = [&](const std::string& piece) {
+    if (piece.empty()) return true;
+    c.text += piece;
+    return !(stream && o.on_text) || o.on_text(piece);
+  };
+
+  for (std::int32_t i = 0; i < o.max_tokens; ++i) {
+    Eigen::VectorXf raw;
+    if (o.logprobs >= 0) raw = logits;
+    const Token t = sampler.sample(logits, history);
+    const bool eos = !o.ignore_eos && tok.is_eos(t);
+    const bool stop_token = std::find(o.stop_tokens.begin(), o.stop_tokens.end(), t) != o.stop_tokens.end();
+    if (eos || stop_token) {
+      c.finish_reason = eos ? FinishReason::EndOfText : FinishReason::Stop;
+      finished = true;
+      break;
+    }
+    c.tokens.push_back(t);
+    history.push_back(t);
+    if (o.logprobs >= 0) {
+      const Eigen::VectorXf lp = log_softmax(raw);
+      TokenLogprob e;
+      e.token = t;
+      e.text = tok.token_bytes(t);
+      e.logprob = lp[t];
+      e.top = top_n(lp, o.logprobs);
+      c.logprobs.push_back(std::move(e));
+    }
+    if (!emit(stopper.push(decoder.push(t)))) {
+      c.finish_reason = FinishReason::Cancelled;
+      finished = true;
+      break;
+    }
+    if (stopper.stopped()) {
+      c.finish_reason = FinishReason::Stop;
+      finished = true;
+      break;
+    }
+    if (i + 1 == o.max_tokens) break;
+    if (session.position() >= session.context_length()) {
+      c.finish_reason = FinishReason::ContextFull;
+      finished = true;
+      break;
+    }
+    logits = session.forward_last(std::span<const Token>(&t, 1));
+  }
+  if (!finished) c.finish_reason = FinishReason::Length;
+  if (!stopper.stopped() && c.finish_reason != FinishReason::Cancelled) {
+    std::string tail = stopper.push(decoder.flush());
+    if (!stopper.stopped()) tail += stopper.flush();
+    else c.finish_reason = FinishReason::Stop;
+    emit(tail);
+  }
+  c.completion_tokens = static_cast<std::int64_t>(c.tokens.size());
+  c.generate_ms = ms_since(t0);
+  return c;
+}
+
+std::vector<Token> encode_chat(const Tokenizer& tok, const std::string& rendered) {
+  std::vector<Token> ids = tok.encode(rendered, {.add_special_tokens = false, .parse_special = true});
+  // Templates that spell out BOS already carry it; add it only when missing.
+  const auto& prefix = tok.special_tokens().prefix;
+  if (!prefix.empty() && (ids.size() < prefix.size() || !std::equal(prefix.begin(), prefix.end(), ids.begin())))
+    ids.insert(ids.begin(), prefix.begin(), prefix.end());
+  return ids;
+}
+
+std::string bos_text(const Tokenizer& tok) {
+  return tok.bos_id() >= 0 ? tok.token_to_piece(tok.bos_id()) : std::string();
+}
+
+}  // namespace detail
+
+std::shared_ptr<const LanguageModel> LanguageModel::load(const std::filesystem::path& path, const LoadOptions& options) {
+  auto model = Model::load(path, options);
+  auto tok = load_tokenizer(path);
+  return std::make_shared<const LanguageModel>(std::move(model), std::move(tok));
+}
+
+LanguageModel::LanguageModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+  if (!model_ || !tokenizer_) throw InvalidArgument("LanguageModel needs a model and a tokenizer");
+  if (static_cast<std::int64_t>(tokenizer_->vocab_size()) > model_->config().vocab_size)
+    throw UnsupportedModel("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
+                           " tokens but the model only " + std::to_string(model_->config().vocab_size));
+}
+
+ChatFormat LanguageModel::chat_format(const std::string& override_name) const {
+  const std::string known = "chatml, llama2, llama3, gemma, zephyr, mistral";
+  if (!override_name.empty()) {
+    if (auto f = chat_format_from_name(override_name)) return *f;
+    throw InvalidArgument("unknown chat template '" + override_name + "' (--chat-template takes one of: " + known + ")");
+  }
+  const std::string& tmpl = tokenizer_->chat_template();
+  if (tmpl.empty())
+    throw UnsupportedModel("the model has no chat template; choose one with --chat-template (" + known + ")");
+  if (auto f = detect_chat_format(tmpl)) return *f;
+  throw UnsupportedModel("the model's chat template is not recognised; choose one with --chat-template (" + known + ")");
+}
+
+std::vector<Completion> LanguageModel::complete_n(const std::string& prompt, const GenerateOptions& options) const {
+  detail::validate(options);
+  const std::vector<Token> ids = tokenizer_->encode(prompt, {.add_special_tokens = true, .parse_special = false});
+  if (ids.empty()) throw InvalidArgument("the prompt is empty and the model adds no BOS token");
+  Session session(model_, {.context_length = detail::context_for(*model_, options), .threads = options.threads});
+  const auto t0 = Clock::now();
+  Eigen::VectorXf logits;
+  std::vector<Completion> out;
+  if (!detail::feed_prompt(session, ids, options, logits)) {
+    Completion c;
+    c.finish_reason = FinishReason::Cancelled;
+    c.prompt_tokens = static_cast<std::int64_t>(ids.size());
+    out.push_back(c);
+    return out;
+  }
+  const double prompt_ms = ms_since(t0);
+  for (std::int32_t k = 0; k < options.n; ++k) {
+    session.truncate(static_cast<std::int64_t>(ids.size()));  // reuse the prompt's cache
+    Completion c = detail::generate_from(*this, session, ids, logits, options, options.sampling.seed + std::uint64_t(k), k == 0);
+    c.prompt_ms = k == 0 ? prompt_ms : 0.0;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Completion LanguageModel::complete(const std::string& prompt, const GenerateOptions& options) const {
+  GenerateOptions one = options;
+  one.n = 1;
+  return complete_n(prompt, one).front();
+}
+
+Completion LanguageModel::complete_tokens(const std::vector<Token>& prompt, const GenerateOptions& options) const {
+  detail::validate(options);
+  if (prompt.empty()) throw InvalidArgument("the prompt has no tokens");
+  Session session(model_, {.context_length = detail::context_for(*model_, options), .threads = options.threads});
+  const auto t0 = Clock::now();
+  Eigen::VectorXf logits;
+  if (!detail::feed_prompt(session, prompt, options, logits)) {
+    Completion c;
+    c.finish_reason = FinishReason::Cancelled;
+    c.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+    return c;
+  }
+  const double prompt_ms = ms_since(t0);
+  Completion c = detail::generate_from(*this, session, prompt, logits, options, options.sampling.seed, true);
+  c.prompt_ms = prompt_ms;
+  return c;
+}
+
+Completion LanguageModel::chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
+                               const std::string& template_override) const {
+  const ChatFormat f = chat_format(template_override);
+  const std::string text = render_chat(f, messages, true, detail::bos_text(*tokenizer_));
+  return complete_tokens(detail::encode_chat(*tokenizer_, text), options);
+}
+
+// --- ChatSession ---------------------------------------------------------------
+
+ChatSession::ChatSession(std::shared_ptr<const LanguageModel> lm, const GenerateOptions& options,
+                         const std::string& template_override, const std::string& system_prompt)
+    : lm_(std::move(lm)),
+      options_(options),
+      format_(lm_->chat_format(template_override)),
+      session_(lm_->model_ptr(), {.context_length = detail::context_for(lm_->model(), options), .threads = options.threads}) {
+  detail::validate(options_);
+  if (!system_prompt.empty()) history_.push_back({"system", system_prompt});
+}
+
+std::int64_t ChatSession::cached_tokens() const noexcept { return session_.position(); }
+
+Completion ChatSession::send(const std::string& user_message) {
+  const Tokenizer& tok = lm_->tokenizer();
+  std::vector<ChatMessage> messages = history_;
+  messages.push_back({"user", user_message});
+  const std::vector<Token> ids =
+      detail::encode_chat(tok, render_chat(format_, messages, true, detail::bos_text(tok)));
+  // Keep the cached tokens that the new rendering starts with; feed the rest.
+  std::size_t keep = 0;
+  while (keep < cached_.size() && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;
+  if (keep == ids.size()) --keep;  // at least one token must be fed to get logits
+  session_.truncate(static_cast<std::int64_t>(keep));
+  cached_.resize(keep);
+  const auto t0 = Clock::now();
+  Eigen::VectorXf logits;
+  const std::span<const Token> rest(ids.data() + keep, ids.size() - keep);
+  if (!detail::feed_prompt(session_, rest, options_, logits)) {
+    Completion c;
+    c.finish_reason = FinishReason::Cancelled;
+    return c;
+  }
+  cached_ = ids;
+  const double prompt_ms = ms_since(t0);
+  Completion c = detail::generate_from(*lm_, session_, ids, logits, options_, options_.sampling.seed + turn_++, true);
+  c.prompt_ms = prompt_ms;
+  c.prompt_tokens = static_cast<std::int64_t>(rest.size());
+  // The cache now holds every generated token but the last (never fed).
+  cached_.insert(cached_.end(), c.tokens.begin(), c.tokens.end());
+  cached_.resize(static_cast<std::size_t>(session_.position()));
+  messages.push_back({"assistant", c.text});
+  history_ = std::move(messages);
+  return c;
+}
+
+}  // namespace gpt

@@ -1,0 +1,92 @@
+// Tokenizers stored in GGUF metadata (tokenizer.ggml.*): "gpt2" -> byte-level BPE
+// with the pre-tokenizer tokenizer.ggml.pre names; "llama" -> SentencePiece built
+// from tokens, scores and token types.
+#include <algorithm>
+
+#include "gpt/error.h"
+#include "io/gguf.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/loaders.h"
+#include "tokenizer/sentencepiece.h"
+
+namespace gpt::tok {
+
+std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
+  const std::string src = g.path();
+  const std::string model = g.get_string("tokenizer.ggml.model", "");
+  if (model.empty()) throw FormatError(src, "no tokenizer in this file (tokenizer.ggml.model missing)");
+  std::vector<std::string> tokens = g.get_string_array("tokenizer.ggml.tokens");
+  if (tokens.empty()) throw FormatError(src, "tokenizer.ggml.tokens is missing or empty");
+  std::vector<std::int64_t> types = g.get_int_array("tokenizer.ggml.token_type");
+  if (!types.empty() && types.size() != tokens.size())
+    throw FormatError(src, "tokenizer.ggml.token_type has " + std::to_string(types.size()) + " entries for " +
+                               std::to_string(tokens.size()) + " tokens");
+  const auto n = static_cast<std::int64_t>(tokens.size());
+
+  std::shared_ptr<Tokenizer> tok;
+  if (model == "gpt2") {
+    std::vector<std::pair<std::string, std::string>> merges;
+    std::size_t i = 0;
+    for (const std::string& m : g.get_string_array("tokenizer.ggml.merges")) {
+      auto sp = m.find(' ', 1);
+      if (sp == std::string::npos)
+        throw FormatError(src, "tokenizer.ggml.merges[" + std::to_string(i) + "] '" + m + "' is not two pieces");
+      merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+      ++i;
+    }
+    const std::string pre = g.get_string("tokenizer.ggml.pre", "default");
+    BpeOptions opt;
+    opt.source = src;
+    opt.ignore_merges = pre == "llama-bpe" || pre == "llama3";
+    PreTokenizer pt;
+    try {
+      pt = PreTokenizer::from_gguf_name(pre);
+    } catch (const UnsupportedModel& e) {
+      throw UnsupportedModel(src + ": " + e.what());
+    }
+    tok = std::make_shared<BpeTokenizer>(std::move(tokens), merges, std::move(pt), opt);
+    // Control (3) and user-defined (4) tokens are kept whole, as Hugging Face's added tokens.
+    for (std::int64_t k = 0; k < static_cast<std::int64_t>(types.size()); ++k)
+      if (types[k] == 3 || types[k] == 4)
+        tok->add_added_token({static_cast<Token>(k), tok->token_to_piece(static_cast<Token>(k)), types[k] == 3,
+                              false, false});
+  } else if (model == "llama") {
+    SpmVocab v;
+    v.pieces = std::move(tokens);
+    v.scores = g.get_float_array("tokenizer.ggml.scores");
+    v.types.assign(types.begin(), types.end());
+    v.add_dummy_prefix = g.get_bool("tokenizer.ggml.add_space_prefix", true);
+    tok = std::make_shared<SpmTokenizer>(build_model_proto(v), src);
+  } else {
+    throw UnsupportedModel(src + ": tokenizer model '" + model + "' is not supported (gpt2 and llama are)");
+  }
+
+  auto id = [&](const char* key) -> Token {
+    std::int64_t x = g.get_int(key, -1);
+    if (x < -1 || x >= n) throw FormatError(src, std::string(key) + " = " + std::to_string(x) + " is outside the vocabulary");
+    return static_cast<Token>(x);
+  };
+  SpecialTokens s = tok->special_tokens();
+  if (g.has("tokenizer.ggml.bos_token_id")) s.bos = id("tokenizer.ggml.bos_token_id");
+  if (g.has("tokenizer.ggml.eos_token_id")) s.eos = {id("tokenizer.ggml.eos_token_id")};
+  if (g.has("tokenizer.ggml.eot_token_id")) {
+    Token e = id("tokenizer.ggml.eot_token_id");
+    if (e >= 0 && std::find(s.eos.begin(), s.eos.end(), e) == s.eos.end()) s.eos.push_back(e);
+  }
+  if (g.has("tokenizer.ggml.unknown_token_id")) s.unk = id("tokenizer.ggml.unknown_token_id");
+  if (g.has("tokenizer.ggml.padding_token_id")) s.pad = id("tokenizer.ggml.padding_token_id");
+  const bool add_bos = g.get_bool("tokenizer.ggml.add_bos_token", model == "llama");
+  const bool add_eos = g.get_bool("tokenizer.ggml.add_eos_token", false);
+  s.prefix = (add_bos && s.bos >= 0) ? std::vector<Token>{s.bos} : std::vector<Token>{};
+  s.suffix = (add_eos && !s.eos.empty() && s.eos[0] >= 0) ? std::vector<Token>{s.eos[0]} : std::vector<Token>{};
+  tok->set_special_tokens(std::move(s));
+  tok->set_chat_template(g.get_string("tokenizer.chat_template", ""));
+  return tok;
+}
+
+std::shared_ptr<Tokenizer> load_gguf_tokenizer(const fs::path& file) {
+  io::GgufFile g(file.string());
+  return tokenizer_from_gguf(g);
+}
+
+}  // namespace gpt::tok

@@ -1,0 +1,160 @@
+// StopMatcher: stop strings across pushes (token boundaries), overlapping
+// prefixes, UTF-8, several stops.
+#include "generate/stop.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "gpt/error.h"
+
+namespace gpt::detail {
+namespace {
+
+// Pushes every piece, collecting what comes out; flushes when not stopped.
+struct Run {
+  std::vector<std::string> outputs;
+  std::string text;
+  bool stopped = false;
+};
+
+Run run(std::vector<std::string> stops, const std::vector<std::string>& pieces) {
+  StopMatcher m(std::move(stops));
+  Run r;
+  for (const auto& p : pieces) {
+    r.outputs.push_back(m.push(p));
+    r.text += r.outputs.back();
+  }
+  r.stopped = m.stopped();
+  if (!r.stopped) r.text += m.flush();
+  return r;
+}
+
+TEST(StopMatcher, RejectsEmptyStopString) {
+  EXPECT_THROW(StopMatcher({"ok", ""}), InvalidArgument);
+  EXPECT_NO_THROW(StopMatcher({}));
+}
+
+TEST(StopMatcher, NoStopsPassesThrough) {
+  StopMatcher m({});
+  EXPECT_EQ(m.push("hello "), "hello ");
+  EXPECT_EQ(m.push("world"), "world");
+  EXPECT_EQ(m.flush(), "");
+  EXPECT_FALSE(m.stopped());
+}
+
+TEST(StopMatcher, NoneMatchingAllTextComesOutAfterFlush) {
+  StopMatcher m({"STOP", "\n\n"});
+  std::string out;
+  for (const char* p : {"a S", "TO", "p-less? no: ST", "O", "\n"}) out += m.push(p);
+  EXPECT_FALSE(m.stopped());
+  EXPECT_EQ(out, "a STOp-less? no: STO");  // the last "\n" may still start "\n\n"
+  out += m.flush();
+  EXPECT_EQ(out, "a STOp-less? no: STO\n");
+}
+
+TEST(StopMatcher, HoldsBackOnlyAPossiblePrefix) {
+  StopMatcher m({"STOP"});
+  EXPECT_EQ(m.push("abc S"), "abc ");
+  EXPECT_EQ(m.held(), 1u);
+  EXPECT_EQ(m.push("T"), "");
+  EXPECT_EQ(m.push("x"), "STx");  // no longer a prefix: released
+  EXPECT_EQ(m.held(), 0u);
+  EXPECT_EQ(m.push("yz"), "yz");
+  EXPECT_EQ(m.flush(), "");
+}
+
+TEST(StopMatcher, SpansTwoPushes) {
+  const Run r = run({"</s>"}, {"Hello wor", "ld</", "s> trailing"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "Hello world");
+  EXPECT_EQ(r.outputs, (std::vector<std::string>{"Hello wor", "ld", ""}));
+}
+
+TEST(StopMatcher, SpansThreePushes) {
+  const Run r = run({"<|im_end|>"}, {"The answer is 4.<|im", "_e", "nd|>ignored", "more"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "The answer is 4.");
+  EXPECT_EQ(r.outputs.back(), "");
+}
+
+TEST(StopMatcher, StopAtTheVeryStart) {
+  const Run r = run({"User:"}, {"User:", " hello"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "");
+  const Run split = run({"User:"}, {"Us", "er: hi"});
+  EXPECT_TRUE(split.stopped);
+  EXPECT_EQ(split.text, "");
+}
+
+TEST(StopMatcher, OverlappingPrefixes) {
+  // "abab" / "abc": after "abab" is broken, "abc" must still be found inside.
+  Run r = run({"abab", "abc"}, {"xab", "a", "bc"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "x");  // "abab" completes first ("x" + "abab" + "c")
+  r = run({"abab", "abc"}, {"xab", "abc"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "x");  // "xababc": "abab" at 1 beats "abc" at 3
+  r = run({"abab"}, {"ab", "a", "a", "bab"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "aba");  // "abaabab": the stop starts at 3
+  r = run({"abab", "abc"}, {"aba", "c", "abx"});
+  EXPECT_FALSE(r.stopped);
+  EXPECT_EQ(r.text, "abacabx");
+}
+
+TEST(StopMatcher, SelfOverlappingStopHoldsTheLongestPrefix) {
+  StopMatcher m({"aaab"});
+  EXPECT_EQ(m.push("xaaa"), "x");
+  EXPECT_EQ(m.push("a"), "a");  // "aaaa": the last three can still start "aaab"
+  EXPECT_EQ(m.push("b"), "");
+  EXPECT_TRUE(m.stopped());
+}
+
+TEST(StopMatcher, MultiByteUtf8Stop) {
+  // "。" is E3 80 82; pushed a byte at a time, as a byte-level tokenizer might.
+  const Run r = run({"。", "終わり"}, {"你好", "\xE3", "\x80", "\x82", "世界"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "你好");
+  const Run r2 = run({"終わり"}, {"これで終", "わ", "り です"});
+  EXPECT_TRUE(r2.stopped);
+  EXPECT_EQ(r2.text, "これで");
+  // A near miss: same first bytes, different last byte (。 vs 、 = E3 80 81).
+  const Run r3 = run({"。"}, {"a\xE3\x80", "\x81", "b"});
+  EXPECT_FALSE(r3.stopped);
+  EXPECT_EQ(r3.text, "a、b");
+}
+
+TEST(StopMatcher, EmitsWholeUtf8CharactersOnly) {
+  StopMatcher m({"zz"});
+  EXPECT_EQ(m.push("é\xE4\xB8"), "é");  // 中 = E4 B8 AD arrives in two pieces
+  EXPECT_EQ(m.push("\xAD!"), "中!");
+  EXPECT_EQ(m.push("\xF0\x9F"), "");  // half an emoji
+  EXPECT_EQ(m.flush(), "\xF0\x9F");  // flush returns whatever is left
+}
+
+TEST(StopMatcher, SeveralStopsEarliestWins) {
+  Run r = run({"world", "lo"}, {"hello world"});
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "hel");
+  r = run({"C", "B", "A"}, {"xxB", "A"});
+  EXPECT_EQ(r.text, "xx");
+  // "bcd" completes first, but "abcdef" (completed in the same push) starts earlier.
+  r = run({"bcd", "abcdef"}, {"xabc", "def"});
+  EXPECT_EQ(r.text, "x");
+  // Across pushes the first stop to complete ends the text.
+  r = run({"bcd", "abcdef"}, {"xabcd", "ef"});
+  EXPECT_EQ(r.text, "xa");
+}
+
+TEST(StopMatcher, AfterStopEverythingIsDropped) {
+  StopMatcher m({"."});
+  EXPECT_EQ(m.push("One. Two."), "One");
+  EXPECT_TRUE(m.stopped());
+  EXPECT_EQ(m.push("Three"), "");
+  EXPECT_EQ(m.flush(), "");
+}
+
+}  // namespace
+}  // namespace gpt::detail

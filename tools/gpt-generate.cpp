@@ -1,0 +1,234 @@
+// gpt-generate: text generation and chat from the command line.
+// Text streams to stdout; load time and speeds go to stderr (--quiet silences
+// them). Run with --help for every option and the exit codes.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "gpt/generate.h"
+#include "gpt/gpt.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kDefaultModel = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+enum Exit { kOk = 0, kError = 1, kUsage = 2 };
+
+// The fetched default model: $GPT_MODELS_DIR, ./models, then models/ of the
+// source tree this program was built from.
+fs::path default_model() {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("GPT_MODELS_DIR")) dirs.emplace_back(env);
+  dirs.emplace_back("models");
+  dirs.emplace_back(GPT_SOURCE_MODELS_DIR);
+  for (const auto& d : dirs)
+    if (fs::exists(d / kDefaultModel)) return d / kDefaultModel;
+  throw gpt::IoError(std::string("models/") + kDefaultModel,
+                     "the default model is not there; run tools/fetch-model (or pass -m MODEL)");
+}
+
+std::string read_all(std::istream& in) {
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void print_stats(const gpt::Completion& c, double load_ms) {
+  auto rate = [](std::int64_t n, double ms) { return ms > 0 ? 1000.0 * double(n) / ms : 0.0; };
+  std::fprintf(stderr, "\n[load %.0f ms | prompt %lld tokens, %.1f tok/s | generated %lld tokens, %.1f tok/s | %s]\n",
+               load_ms, static_cast<long long>(c.prompt_tokens), rate(c.prompt_tokens, c.prompt_ms),
+               static_cast<long long>(c.completion_tokens), rate(c.completion_tokens, c.generate_ms),
+               gpt::to_string(c.finish_reason));
+}
+
+nlohmann::json to_json(const gpt::Completion& c, const gpt::Tokenizer& tok) {
+  nlohmann::json j{{"text", c.text},
+                   {"tokens", c.tokens},
+                   {"finish_reason", gpt::to_string(c.finish_reason)},
+                   {"prompt_tokens", c.prompt_tokens},
+                   {"completion_tokens", c.completion_tokens},
+                   {"prompt_ms", c.prompt_ms},
+                   {"generate_ms", c.generate_ms}};
+  if (!c.logprobs.empty()) {
+    nlohmann::json lp = nlohmann::json::array();
+    for (const auto& e : c.logprobs) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& [id, v] : e.top) top.push_back({{"token", id}, {"text", tok.token_bytes(id)}, {"logprob", v}});
+      lp.push_back({{"token", e.token}, {"text", e.text}, {"logprob", e.logprob}, {"top", top}});
+    }
+    j["logprobs"] = lp;
+  }
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "gpt-generate: generate text or chat with a GPT-style model (GGUF, Hugging Face directory or .safetensors).\n"
+      "The prompt comes from -p, -f, or standard input when neither is given. Text streams to stdout;\n"
+      "load time and speeds go to stderr.\n\n"
+      "Exit codes: 0 success; 1 error (missing or corrupt model, prompt longer than the context, I/O);\n"
+      "2 invalid command line or option value.",
+      "gpt-generate"};
+  std::string model_path, prompt, prompt_file, system_prompt, chat_template;
+  gpt::GenerateOptions opt;
+  opt.max_tokens = 256;
+  std::int64_t seed = -1;
+  int threads = 0;
+  bool chat = false, json = false, quiet = false;
+  std::int64_t ctx = 0;
+  app.add_option("-m,--model", model_path, "Model path (default: models/SmolLM2-135M-Instruct.Q4_1.gguf, see tools/fetch-model)");
+  app.add_option("-p,--prompt", prompt, "Prompt text");
+  app.add_option("-f,--file", prompt_file, "Read the prompt from this file");
+  app.add_option("-n,--max-tokens", opt.max_tokens, "Maximum new tokens")->capture_default_str();
+  app.add_option("--temp", opt.sampling.temperature, "Temperature; 0 = greedy")->capture_default_str();
+  app.add_option("--top-k", opt.sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
+  app.add_option("--top-p", opt.sampling.top_p, "Nucleus sampling mass, in (0, 1]; 1 = off")->capture_default_str();
+  app.add_option("--min-p", opt.sampling.min_p, "Drop tokens below min-p x the top probability; 0 = off")->capture_default_str();
+  app.add_option("--repeat-penalty", opt.sampling.repetition_penalty, "Repetition penalty; 1 = off")->capture_default_str();
+  app.add_option("--presence-penalty", opt.sampling.presence_penalty, "Presence penalty")->capture_default_str();
+  app.add_option("--frequency-penalty", opt.sampling.frequency_penalty, "Frequency penalty")->capture_default_str();
+  app.add_option("--repeat-last-n", opt.sampling.penalty_last_n, "Tokens the penalties look back; -1 = all")->capture_default_str();
+  app.add_option("--seed", seed, "Random seed (default: a random one, printed with the stats)");
+  app.add_option("-t,--threads", threads, "Threads (default: all cores)");
+  app.add_option("-c,--ctx-size", ctx, "Context length (default: the model's, at most 4096)");
+  app.add_option("--stop", opt.stop, "Stop string (repeatable); not included in the output");
+  app.add_option("--n", opt.n, "Number of completions (printed one after another)")->capture_default_str();
+  app.add_flag("--ignore-eos", opt.ignore_eos, "Keep generating after end-of-sequence tokens");
+  app.add_flag("--chat", chat, "Chat through the model's chat template: interactive when stdin is a terminal and no -p/-f is given; otherwise one turn");
+  app.add_option("--system", system_prompt, "System message for --chat");
+  app.add_option("--chat-template", chat_template, "Override the chat template: chatml, llama2, llama3, gemma, zephyr, mistral");
+  app.add_flag("--json", json, "Print one JSON object (text, tokens, finish reason, counts, timings) instead of streaming");
+  app.add_option("--logprobs", opt.logprobs, "With --json: each token's log-probability and this many alternatives (0-20)");
+  app.add_flag("-q,--quiet", quiet, "No load time or speeds on stderr");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return kOk;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "gpt-generate: %s (see --help)\n", e.what());
+    return kUsage;
+  }
+
+  try {
+    opt.threads = threads;
+    opt.context_length = ctx;
+    opt.sampling.seed = seed >= 0 ? static_cast<std::uint64_t>(seed) : std::random_device{}();
+    if (!prompt.empty() && !prompt_file.empty()) throw gpt::InvalidArgument("give either -p or -f, not both");
+    if (opt.logprobs >= 0 && !json) throw gpt::InvalidArgument("--logprobs needs --json");
+    if (opt.n > 1 && chat) throw gpt::InvalidArgument("--n is for completions, not --chat");
+    if (threads < 0) throw gpt::InvalidArgument("--threads must not be negative");
+    if (ctx < 0) throw gpt::InvalidArgument("--ctx-size must not be negative");
+    // Check option values before the (slower) model load.
+    opt.sampling.validate();
+    if (opt.max_tokens < 0) throw gpt::InvalidArgument("--max-tokens must not be negative");
+    if (opt.n < 1) throw gpt::InvalidArgument("--n must be at least 1");
+    if (opt.logprobs > 20) throw gpt::InvalidArgument("--logprobs must be at most 20");
+    if (!chat_template.empty() && !gpt::chat_format_from_name(chat_template))
+      throw gpt::InvalidArgument("unknown --chat-template '" + chat_template +
+                                 "' (chatml, llama2, llama3, gemma, zephyr, mistral)");
+  } catch (const gpt::InvalidArgument& e) {
+    std::fprintf(stderr, "gpt-generate: %s\n", e.what());
+    return kUsage;
+  }
+
+  try {
+    const bool tty_in = ::isatty(STDIN_FILENO) != 0;
+    const bool interactive = chat && prompt.empty() && prompt_file.empty() && tty_in && !json;
+    if (!prompt_file.empty()) {
+      std::ifstream in(prompt_file, std::ios::binary);
+      if (!in) throw gpt::IoError(prompt_file, "cannot read the prompt file");
+      prompt = read_all(in);
+    } else if (prompt.empty() && !interactive) {
+      if (tty_in) std::fprintf(stderr, "gpt-generate: reading the prompt from the terminal; end it with Ctrl-D\n");
+      prompt = read_all(std::cin);
+    }
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const fs::path path = model_path.empty() ? default_model() : fs::path(model_path);
+    auto lm = gpt::LanguageModel::load(path);
+    const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!quiet)
+      std::fprintf(stderr, "[%s: %s, %lld layers, d_model %lld, loaded in %.0f ms, seed %llu]\n", path.filename().c_str(),
+                   lm->model().config().architecture.c_str(), static_cast<long long>(lm->model().config().n_layer),
+                   static_cast<long long>(lm->model().config().d_model), load_ms,
+                   static_cast<unsigned long long>(opt.sampling.seed));
+
+    if (!json)
+      opt.on_text = [](const std::string& piece) {
+        if (!piece.empty()) {
+          std::fwrite(piece.data(), 1, piece.size(), stdout);
+          std::fflush(stdout);
+        }
+        return true;
+      };
+
+    if (interactive) {
+      gpt::ChatSession session(lm, opt, chat_template, system_prompt);
+      std::string line;
+      for (;;) {
+        std::fprintf(stderr, "\n> ");
+        if (!std::getline(std::cin, line)) break;
+        if (line.empty()) continue;
+        const gpt::Completion c = session.send(line);
+        std::fputc('\n', stdout);
+        if (!quiet) print_stats(c, load_ms);
+      }
+      return kOk;
+    }
+
+    std::vector<gpt::Completion> results;
+    if (chat) {
+      std::vector<gpt::ChatMessage> messages;
+      if (!system_prompt.empty()) messages.push_back({"system", system_prompt});
+      messages.push_back({"user", prompt});
+      results.push_back(lm->chat(messages, opt, chat_template));
+    } else {
+      if (opt.n > 1 && !json) {
+        // Stream every completion, one after another.
+        for (std::int32_t k = 0; k < opt.n; ++k) {
+          gpt::GenerateOptions one = opt;
+          one.n = 1;
+          one.sampling.seed = opt.sampling.seed + std::uint64_t(k);
+          if (k) std::fputs("\n----\n", stdout);
+          results.push_back(lm->complete(prompt, one));
+        }
+      } else {
+        results = lm->complete_n(prompt, opt);
+      }
+    }
+    if (json) {
+      nlohmann::json out{{"model", path.string()}, {"seed", opt.sampling.seed}, {"load_ms", load_ms}};
+      out["choices"] = nlohmann::json::array();
+      for (const auto& c : results) out["choices"].push_back(to_json(c, lm->tokenizer()));
+      const auto& first = out["choices"][0];
+      for (const char* k : {"text", "tokens", "finish_reason", "prompt_tokens", "completion_tokens", "prompt_ms", "generate_ms"})
+        out[k] = first[k];
+      std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    } else {
+      std::fputc('\n', stdout);
+      if (!quiet) print_stats(results.front(), load_ms);
+    }
+  } catch (const gpt::InvalidArgument& e) {
+    std::fprintf(stderr, "gpt-generate: %s\n", e.what());
+    return kError;
+  } catch (const gpt::Error& e) {
+    std::fprintf(stderr, "gpt-generate: %s\n", e.what());
+    return kError;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gpt-generate: unexpected error: %s\n", e.what());
+    return kError;
+  }
+  return kOk;
+}

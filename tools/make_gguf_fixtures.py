@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Writes tiny GGUF checkpoints and their references (tests/data/gguf/).
+
+    .venv/bin/pip install torch transformers gguf numpy
+    .venv/bin/python tools/make_gguf_fixtures.py
+
+The tiny Hugging Face checkpoints of tools/make_reference_fixtures.py are
+converted to GGUF the way llama.cpp's converter does it: Llama's q/k rows
+permuted for the interleaved rotary layout, GPT-2's Conv1D weights
+transposed. Outputs, each with NAME.reference.json (tokens, every position's
+logits, 20 greedy tokens) computed by transformers loading the GGUF file:
+  llama.F32.gguf    same weights as tests/data/models/llama
+  llama.Q8_0.gguf   its matrices quantized to Q8_0 (gguf.quants)
+  gpt2.F32.gguf     a smaller GPT-2 (n_embd 32, 1 layer)
+"""
+import json
+import math
+import os
+import shutil
+import tempfile
+
+import gguf
+import numpy as np
+import torch
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
+OUT = os.path.join(ROOT, "gguf")
+
+
+def permute(w, n_head):
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def byte_vocab(writer, n):
+    """A minimal gpt2-style vocabulary so loaders that insist on one are happy."""
+    tokens = [f"<t{i}>" for i in range(n)]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([gguf.TokenType.NORMAL] * n)
+    writer.add_token_merges([])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+
+
+def write_llama(path, qtype):
+    from transformers import AutoModelForCausalLM
+    src = os.path.join(ROOT, "models", "llama")
+    m = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    c = m.config
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_rope_freq_base(c.rope_parameters["rope_theta"])
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
+    w.add_vocab_size(c.vocab_size)
+    byte_vocab(w, c.vocab_size)
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    per_layer = {"input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+                 "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+                 "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+                 "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+                 "mlp.down_proj.weight": "ffn_down.weight"}
+    for name, t in m.state_dict().items():
+        a = t.numpy().astype(np.float32)
+        if name in names:
+            out = names[name]
+        else:
+            parts = name.split(".")
+            out = f"blk.{parts[2]}." + per_layer[".".join(parts[3:])]
+        if out.endswith("attn_q.weight"):
+            a = permute(a, c.num_attention_heads)
+        elif out.endswith("attn_k.weight"):
+            a = permute(a, c.num_key_value_heads)
+        if qtype != gguf.GGMLQuantizationType.F32 and a.ndim == 2:
+            w.add_tensor(out, gguf.quants.quantize(a, qtype), raw_dtype=qtype)
+        else:
+            w.add_tensor(out, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def write_gpt2(path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(0)
+    m = GPT2LMHeadModel(GPT2Config(vocab_size=256, n_embd=32, n_layer=1, n_head=2, n_positions=1024,
+                                   bos_token_id=1, eos_token_id=2))
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if p.dim() == 1 and name.endswith("weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif p.dim() == 1:
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[-1]) * 1.5)
+    c = m.config
+    w = gguf.GGUFWriter(path, "gpt2")
+    w.add_context_length(c.n_positions)
+    w.add_embedding_length(c.n_embd)
+    w.add_block_count(c.n_layer)
+    w.add_feed_forward_length(4 * c.n_embd)
+    w.add_head_count(c.n_head)
+    w.add_layer_norm_eps(c.layer_norm_epsilon)
+    byte_vocab(w, c.vocab_size)
+    names = {"transformer.wte.weight": "token_embd.weight", "transformer.wpe.weight": "position_embd.weight",
+             "transformer.ln_f.weight": "output_norm.weight", "transformer.ln_f.bias": "output_norm.bias"}
+    per_layer = {"ln_1": "attn_norm", "ln_2": "ffn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output",
+                 "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}
+    for name, t in m.state_dict().items():
+        if name == "lm_head.weight" or name.endswith(".attn.bias") or name.endswith("masked_bias"):
+            continue
+        a = t.numpy().astype(np.float32)
+        if name in names:
+            out = names[name]
+        else:
+            parts = name.split(".")
+            base, kind = ".".join(parts[3:-1]), parts[-1]
+            out = f"blk.{parts[2]}.{per_layer[base]}.{kind}"
+            if kind == "weight" and a.ndim == 2:
+                a = np.ascontiguousarray(a.T)  # Conv1D [in, out] -> [out, in]
+        w.add_tensor(out, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def reference(path, n_tokens=12, seed=0):
+    """transformers loading the GGUF file (dequantized to f32) is the reference."""
+    from transformers import AutoModelForCausalLM
+    d = tempfile.mkdtemp()
+    shutil.copy(path, os.path.join(d, "model.gguf"))
+    m = AutoModelForCausalLM.from_pretrained(d, gguf_file="model.gguf", dtype=torch.float32).eval()
+    shutil.rmtree(d)
+    g = torch.Generator().manual_seed(200 + seed)
+    tokens = torch.randint(0, m.config.vocab_size, (1, n_tokens), generator=g)
+    with torch.no_grad():
+        logits = m(tokens).logits[0]
+        seq, greedy = tokens.clone(), []
+        for _ in range(20):
+            nxt = int(m(seq).logits[0, -1].argmax())
+            greedy.append(nxt)
+            seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+    ref = {"tokens": tokens[0].tolist(), "greedy": greedy,
+           "logits": [[float(f"{v:.8g}") for v in row] for row in logits.tolist()]}
+    with open(path.replace(".gguf", ".reference.json"), "w") as f:
+        json.dump(ref, f)
+    print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_grad_enabled(False)
+    write_llama(os.path.join(OUT, "llama.F32.gguf"), gguf.GGMLQuantizationType.F32)
+    reference(os.path.join(OUT, "llama.F32.gguf"), seed=1)
+    write_llama(os.path.join(OUT, "llama.Q8_0.gguf"), gguf.GGMLQuantizationType.Q8_0)
+    reference(os.path.join(OUT, "llama.Q8_0.gguf"), seed=2)
+    write_gpt2(os.path.join(OUT, "gpt2.F32.gguf"))
+    reference(os.path.join(OUT, "gpt2.F32.gguf"), seed=3)
