@@ -94,6 +94,12 @@ TEMPLATES = {
 {%- endif -%}
 """,
     ),
+    "gemma2": (
+        "gemma", "<bos>", "<eos>",
+        "google/gemma-2-9b-it tokenizer_config.json; it rejects a system message, which gpt's Gemma format "
+        "folds into the first user turn as Gemma 3 does, so its raising cases are not compared",
+        "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}",
+    ),
     "zephyr": (
         "zephyr", "<s>", "</s>",
         "HuggingFaceH4/zephyr-7b-beta tokenizer_config.json",
@@ -115,6 +121,9 @@ TEMPLATES = {
 
 # The default system message each template adds when the conversation has none.
 DEFAULT_SYSTEM = {"smollm2": "You are a helpful AI assistant named SmolLM, trained by Hugging Face"}
+
+# Templates stricter than gpt's format: where they raise, gpt renders (see their source note).
+LENIENT = {"gemma2"}
 
 S, U, A = "system", "user", "assistant"
 CONVERSATIONS = {
@@ -180,7 +189,8 @@ def main():
         with open(os.path.join(OUT, "templates", name + ".jinja"), "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         templates[name] = {"file": f"templates/{name}.jinja", "format": fmt, "bos": bos, "eos": eos,
-                           "default_system": DEFAULT_SYSTEM.get(name, ""), "source": source}
+                           "default_system": DEFAULT_SYSTEM.get(name, ""), "source": source,
+                           "compare_errors": name not in LENIENT}
         tok = make_tokenizer(bos, eos)
         for conv, msgs in CONVERSATIONS.items():
             messages = [{"role": r, "content": c} for r, c in msgs]

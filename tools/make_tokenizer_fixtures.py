@@ -83,7 +83,7 @@ ACCENT = ["café", "naïve", "résumé", "Zürich", "São Paulo", "Ångström", 
           "e\u0301le\u0300ve", "n\u0303", "a\u0308\u0304", "Z\u0351\u0352a\u0353l\u0354g\u0355o",
           "Ελληνικά γράμματα", "Русский текст, ёжик", "עברית", "العربية", "हिन्दी", "ภาษาไทย"]
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<s>", "</s>", "<unk>", "<pad>",
-           "<|im_start|>user\n", "<|im_end|>\n", "<repo_name>", "<file_sep>"]
+           "<|im_start|>user\n", "<|im_end|>\n", "<repo_name>", "<file_sep>", "<tool_call>", "</tool_call>"]
 
 
 def sentence(rng, n=None):
@@ -231,16 +231,35 @@ def make_llama3_variant(src, d):
     return Tokenizer.from_str(text)
 
 
+QWEN2_PATTERN = LLAMA3_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}")
+
+
+def make_qwen2_variant(src, d):
+    from tokenizers import Tokenizer
+    j = json.load(open(os.path.join(src, "tokenizer.json"), encoding="utf-8"))
+    j["normalizer"] = {"type": "NFC"}
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
+    os.makedirs(d, exist_ok=True)
+    text = json.dumps(j, ensure_ascii=False)
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(text)
+    return Tokenizer.from_str(text)
+
+
 def make_spm(lines_train, d):
     os.makedirs(d, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+    # A fixed input name: spm_train records it in the model, so the bytes stay reproducible.
+    path = os.path.join(tempfile.gettempdir(), "gpt_spm_train.txt")
+    with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(l.replace("\n", " ") for l in lines_train))
-        path = f.name
     subprocess.run(["spm_train", f"--input={path}", f"--model_prefix={d}/tokenizer", "--vocab_size=1000",
                     "--model_type=bpe", "--byte_fallback=true", "--split_digits=true",
                     "--normalization_rule_name=identity", "--remove_extra_whitespaces=false",
                     "--allow_whitespace_only_pieces=true", "--character_coverage=0.9995",
                     "--unk_id=0", "--bos_id=1", "--eos_id=2", "--pad_id=-1", "--num_threads=2",
+                    "--user_defined_symbols=<tool_call>,</tool_call>",
                     "--minloglevel=2"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.remove(path)
     os.remove(f"{d}/tokenizer.vocab")
@@ -264,8 +283,12 @@ def hf_llama_from_spm(model_file):
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
                                      decoders.Strip(content=" ", left=1)])
-    tok.add_tokens([AddedToken(sp.id_to_piece(i), normalized=False, special=sp.is_control(i) or sp.is_unknown(i))
-                    for i in range(sp.vocab_size()) if sp.is_control(i) or sp.is_unknown(i)])
+    # control pieces: special added tokens; user-defined ones: plain added tokens (as transformers)
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    proto = pb.ModelProto()
+    proto.ParseFromString(open(model_file, "rb").read())
+    tok.add_tokens([AddedToken(p.piece, normalized=False, special=p.type in (2, 3))
+                    for p in proto.pieces if p.type in (2, 3, 4)])
     bos = sp.id_to_piece(sp.bos_id())
     tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
                                                        special_tokens=[(bos, sp.bos_id())])
@@ -355,6 +378,9 @@ def main():
     # regex, ignore_merges), saved with merges in the "a b" string form of older tokenizer.json.
     l3 = make_llama3_variant(os.path.join(OUT, "bpe"), os.path.join(OUT, "bpe_llama3"))
     write_json(os.path.join(OUT, "ref_bpe_llama3.json"), hf_reference(l3, lines))
+    # (b'') and behind Qwen2's: NFC normalizer, Qwen2 Split regex, ByteLevel without regex.
+    q2 = make_qwen2_variant(os.path.join(OUT, "bpe"), os.path.join(OUT, "bpe_qwen2"))
+    write_json(os.path.join(OUT, "ref_bpe_qwen2.json"), hf_reference(q2, lines))
 
     hf = make_spm(tl, os.path.join(OUT, "spm"))
     ref = hf_reference(hf, lines)

@@ -191,8 +191,16 @@ std::string render_llama2(const std::vector<ChatMessage>& m, const std::string& 
   for (std::size_t i = s.first; i < m.size(); ++i) {
     std::string content = m[i].content;
     if (i == s.first && s.system) content = "<<SYS>>\n" + s.system->content + "\n<</SYS>>\n\n" + content;
-    if (m[i].role == "user") out += bos + "[INST] " + python_strip(content) + " [/INST]";
-    else out += " " + python_strip(content) + " </s>";
+    if (m[i].role == "user") {
+      out += bos;
+      out += "[INST] ";
+      out += python_strip(content);
+      out += " [/INST]";
+    } else {
+      out += ' ';
+      out += python_strip(content);
+      out += " </s>";
+    }
   }
   return out;
 }

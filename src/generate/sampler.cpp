@@ -38,8 +38,8 @@ void SamplingOptions::validate() const {
   if (!std::isfinite(frequency_penalty)) bad("frequency_penalty", num(frequency_penalty), "must be finite");
   if (penalty_last_n < -1) bad("penalty_last_n", std::to_string(penalty_last_n), "must be >= -1; -1 = all");
   for (const auto& [token, bias] : logit_bias) {
-    if (token < 0) bad("logit_bias", "{" + std::to_string(token) + ": " + num(bias) + "}", "token ids are >= 0");
-    if (std::isnan(bias)) bad("logit_bias", "{" + std::to_string(token) + ": nan}", "bias must not be NaN");
+    if (token < 0) bad("logit_bias", std::string("{") + std::to_string(token) + ": " + num(bias) + "}", "token ids are >= 0");
+    if (std::isnan(bias)) bad("logit_bias", std::string("{") + std::to_string(token) + ": nan}", "bias must not be NaN");
   }
 }
 
@@ -119,43 +119,43 @@ std::vector<Candidate> filter_candidates(const SamplingOptions& o, const Eigen::
     std::nth_element(ids.begin(), ids.begin() + o.top_k, ids.end(), order);
     ids.resize(static_cast<std::size_t>(o.top_k));
   }
-  std::sort(ids.begin(), ids.end(), order);
 
-  // softmax(l / T) over the kept tokens, in double.
+  // softmax(l / T) over the kept tokens, in double. A +inf logit takes all
+  // the mass (the first one, on ties).
+  const Token best = *std::min_element(ids.begin(), ids.end(), order);
   const double t = o.temperature;
-  const double top = static_cast<double>(l[ids[0]]) / t;
+  const double top = static_cast<double>(l[best]) / t;
   std::vector<Candidate> c(ids.size());
   double sum = 0.0;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const double x = static_cast<double>(l[ids[i]]) / t;
-    // +inf logits: the first one takes all the mass (x - top is NaN for the others).
-    const double e = std::isinf(top) ? (i == 0 ? 1.0 : 0.0) : std::exp(x - top);
+    const double e = std::isinf(top) ? (ids[i] == best ? 1.0 : 0.0)
+                                     : std::exp(static_cast<double>(l[ids[i]]) / t - top);
     c[i] = Candidate{ids[i], e};
     sum += e;
   }
   for (auto& ci : c) ci.p /= sum;
+  const double p_max = c[static_cast<std::size_t>(std::find(ids.begin(), ids.end(), best) - ids.begin())].p;
+
+  // min-p: drop p < min_p * p_max. Done before sorting (only survivors need
+  // sorting); top-p keeps a prefix of the same order, so the result is the
+  // intersection either way, and top-p below still uses the mass above.
+  if (o.min_p > 0.0f) {
+    const double threshold = static_cast<double>(o.min_p) * p_max * (1.0 - kBoundarySlack);
+    c.erase(std::remove_if(c.begin(), c.end(), [&](const Candidate& x) { return x.p < threshold; }), c.end());
+  }
+  std::sort(c.begin(), c.end(), [&](const Candidate& a, const Candidate& b) { return order(a.token, b.token); });
 
   // top-p: the smallest prefix with mass >= top_p (at least one token).
   if (o.top_p < 1.0f) {
     const double target = static_cast<double>(o.top_p) * (1.0 - kBoundarySlack);
     double cum = 0.0;
-    std::size_t keep = c.size();
     for (std::size_t i = 0; i < c.size(); ++i) {
       cum += c[i].p;
       if (cum >= target) {
-        keep = i + 1;
+        c.resize(i + 1);
         break;
       }
     }
-    c.resize(keep);
-  }
-
-  // min-p: drop p < min_p * p_max; p_max is the first and always stays.
-  if (o.min_p > 0.0f) {
-    const double threshold = static_cast<double>(o.min_p) * c[0].p * (1.0 - kBoundarySlack);
-    std::size_t keep = 1;
-    while (keep < c.size() && c[keep].p >= threshold) ++keep;
-    c.resize(keep);
   }
 
   double total = 0.0;

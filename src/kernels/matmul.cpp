@@ -75,16 +75,20 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
   if (threads <= 0) threads = omp_get_max_threads();
   const std::int64_t out = w.rows(), in = w.cols();
   if (w.dtype == DType::F32) {
-    // Each thread takes a slice of the output features; inside a parallel
-    // region Eigen's own GEMM stays single-threaded (no global settings).
+    // Output features are cut into fixed slices of 64 whatever the thread
+    // count, so every element is computed by the same Eigen product (same
+    // blocking, same summation order) with 1 thread or many: results do not
+    // depend on the number of threads. Inside a parallel region Eigen's own
+    // GEMM stays single-threaded (no global settings).
     Eigen::Map<const RowMatrix> W(reinterpret_cast<const float*>(w.data), out, in);
     Eigen::Map<const RowMatrix> X(x, n_tokens, in);
     Eigen::Map<RowMatrix> Y(y, n_tokens, out);
-    const std::int64_t chunks = std::min<std::int64_t>(threads, std::max<std::int64_t>(1, out / 16));
-#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static)
-    for (std::int64_t c = 0; c < chunks; ++c) {
-      const std::int64_t o0 = out * c / chunks, o1 = out * (c + 1) / chunks;
-      Y.middleCols(o0, o1 - o0).noalias() = X * W.middleRows(o0, o1 - o0).transpose();
+    constexpr std::int64_t kSlice = 64;
+    const std::int64_t slices = (out + kSlice - 1) / kSlice;
+#pragma omp parallel for num_threads(threads) schedule(static) if (slices > 1)
+    for (std::int64_t c = 0; c < slices; ++c) {
+      const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
+      Y.middleCols(o0, n).noalias() = X * W.middleRows(o0, n).transpose();
     }
     return;
   }

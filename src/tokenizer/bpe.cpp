@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "gpt/error.h"
+#include "tokenizer/nfc.h"
 #include "tokenizer/utf8.h"
 
 namespace gpt::tok {
@@ -95,7 +96,11 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> pieces,
 std::string BpeTokenizer::model_token_bytes(Token id) const { return decoded_[static_cast<std::size_t>(id)]; }
 
 void BpeTokenizer::encode_text(std::string_view text, std::vector<Token>& out) const {
-  std::string prefixed;
+  std::string normalized, prefixed;
+  if (opt_.nfc && nfc_may_change(text)) {
+    normalized = nfc(text);
+    text = normalized;
+  }
   if (opt_.add_prefix_space && !text.empty() && text[0] != ' ') {
     prefixed.resize(text.size() + 1);
     prefixed[0] = ' ';

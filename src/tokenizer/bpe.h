@@ -18,6 +18,7 @@ struct BpeOptions {
   bool byte_level = true;         // GPT-2 byte-to-unicode mapping (all the models named above)
   bool add_prefix_space = false;  // ByteLevel(add_prefix_space): a space before text not starting with one
   bool ignore_merges = false;     // a word found whole in the vocabulary is one token (Llama 3)
+  bool nfc = false;               // tokenizer.json normalizer NFC (Qwen2)
   std::string unk_piece;          // emitted for symbols missing from the vocabulary; empty = drop them
   std::string source;             // file named in errors
 };

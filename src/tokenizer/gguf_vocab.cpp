@@ -79,6 +79,13 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
   const bool add_eos = g.get_bool("tokenizer.ggml.add_eos_token", false);
   s.prefix = (add_bos && s.bos >= 0) ? std::vector<Token>{s.bos} : std::vector<Token>{};
   s.suffix = (add_eos && !s.eos.empty() && s.eos[0] >= 0) ? std::vector<Token>{s.eos[0]} : std::vector<Token>{};
+  // Without token types (older conversions) the named special ids are still kept whole.
+  if (model == "gpt2" && types.empty()) {
+    std::vector<Token> named = s.eos;
+    named.insert(named.end(), {s.bos, s.unk, s.pad});
+    for (Token t : named)
+      if (t >= 0) tok->add_added_token({t, tok->token_to_piece(t), true, false, false});
+  }
   tok->set_special_tokens(std::move(s));
   tok->set_chat_template(g.get_string("tokenizer.chat_template", ""));
   return tok;

@@ -125,22 +125,24 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
     if (m.value("byte_fallback", false))
       throw UnsupportedModel(src + ": SentencePiece-style BPE (byte_fallback) in tokenizer.json; load tokenizer.model");
 
-    // normalizer: none, or ones that leave byte-level text as it is.
+    PreTokenizer pre;
+    BpeOptions opt;
+    opt.source = src;
+    // normalizer: none, or NFC (possibly inside a Sequence).
     const json& norm = j.contains("normalizer") ? j["normalizer"] : json();
     std::function<void(const json&)> check_norm = [&](const json& n) {
       if (n.is_null()) return;
       std::string t = n.value("type", "");
       if (t == "Sequence") {
         for (const json& x : n.at("normalizers")) check_norm(x);
-      } else if (t != "NFC") {  // NFC: see docs/tokenizer.md (applied as identity)
+      } else if (t == "NFC") {
+        opt.nfc = true;
+      } else {
         throw UnsupportedModel(src + ": normalizer '" + t + "' is not supported");
       }
     };
     check_norm(norm);
 
-    PreTokenizer pre;
-    BpeOptions opt;
-    opt.source = src;
     bool byte_level = false;
     try {
       add_hf_pre_tokenizer(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json(), pre, &byte_level,

@@ -33,6 +33,63 @@ void put_float(std::string& o, int field, float f) {
   std::memcpy(b, &f, 4);  // little-endian hosts only (x86-64, aarch64)
   o.append(b, 4);
 }
+// Reads a varint at s[i]; false if truncated.
+bool get_varint(std::string_view s, std::size_t& i, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && i < s.size(); shift += 7) {
+    const auto b = static_cast<unsigned char>(s[i++]);
+    v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// Skips a field of the given wire type; false if malformed.
+bool skip_field(std::string_view s, std::size_t& i, int wire) {
+  std::uint64_t v;
+  switch (wire) {
+    case 0: return get_varint(s, i, v);
+    case 1: i += 8; return i <= s.size();
+    case 5: i += 4; return i <= s.size();
+    case 2:
+      if (!get_varint(s, i, v) || v > s.size() - i) return false;
+      i += v;
+      return true;
+    default: return false;
+  }
+}
+
+// The type of every piece in a serialized ModelProto (libsentencepiece has no
+// accessor for USER_DEFINED). Empty if the bytes do not parse.
+std::vector<int> piece_types(std::string_view s) {
+  std::vector<int> types;
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint64_t key, len;
+    if (!get_varint(s, i, key)) return {};
+    const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
+    if (field != 1 || wire != 2) {
+      if (!skip_field(s, i, wire)) return {};
+      continue;
+    }
+    if (!get_varint(s, i, len) || len > s.size() - i) return {};
+    std::string_view m = s.substr(i, len);
+    i += len;
+    int type = 1;  // NORMAL is the default
+    for (std::size_t k = 0; k < m.size();) {
+      std::uint64_t mk, v;
+      if (!get_varint(m, k, mk)) return {};
+      if ((mk >> 3) == 3 && (mk & 7) == 0) {
+        if (!get_varint(m, k, v)) return {};
+        type = static_cast<int>(v);
+      } else if (!skip_field(m, k, static_cast<int>(mk & 7))) {
+        return {};
+      }
+    }
+    types.push_back(type);
+  }
+  return types;
+}
+
 }  // namespace
 
 std::string build_model_proto(const SpmVocab& v) {
@@ -86,6 +143,7 @@ SpmTokenizer::SpmTokenizer(const std::string& serialized, const std::string& sou
   auto st = sp_->LoadFromSerializedProto(serialized);
   if (!st.ok()) throw FormatError(source, "not a valid SentencePiece model: " + std::string(st.message()));
   const int n = sp_->GetPieceSize();
+  const std::vector<int> proto_types = piece_types(serialized);
   std::vector<std::string> pieces(static_cast<std::size_t>(n));
   decoded_.resize(static_cast<std::size_t>(n));
   types_.resize(static_cast<std::size_t>(n));
@@ -95,7 +153,8 @@ SpmTokenizer::SpmTokenizer(const std::string& serialized, const std::string& sou
                   : sp_->IsControl(i) ? PieceType::Control
                   : sp_->IsByte(i)    ? PieceType::Byte
                   : sp_->IsUnused(i)  ? PieceType::Unused
-                                      : PieceType::Normal;
+                  : (static_cast<int>(proto_types.size()) == n && proto_types[i] == 4) ? PieceType::UserDefined
+                                                                                       : PieceType::Normal;
     types_[i] = t;
     std::string& d = decoded_[i];
     if (t == PieceType::Byte) {
@@ -120,10 +179,11 @@ SpmTokenizer::SpmTokenizer(const std::string& serialized, const std::string& sou
   std::vector<std::string> probe;
   sp_->Encode("a", &probe).IgnoreError();
   add_dummy_prefix_ = !probe.empty() && probe.front().rfind("\xE2\x96\x81", 0) == 0;
-  // Control and unknown pieces are special added tokens, as transformers makes them.
+  // Control and unknown pieces are special added tokens, user-defined ones plain added
+  // tokens, as transformers makes them: the text is split at them before SentencePiece runs.
   for (int i = 0; i < n; ++i)
-    if (types_[i] == PieceType::Control || types_[i] == PieceType::Unknown)
-      add_added_token({i, token_to_piece(i), true, false, false});
+    if (types_[i] == PieceType::Control || types_[i] == PieceType::Unknown || types_[i] == PieceType::UserDefined)
+      add_added_token({i, token_to_piece(i), types_[i] != PieceType::UserDefined, false, false});
   SpecialTokens s;
   s.bos = sp_->bos_id();
   if (sp_->eos_id() >= 0) s.eos = {sp_->eos_id()};

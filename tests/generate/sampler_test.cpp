@@ -304,6 +304,68 @@ TEST(SamplerFilter, MinusInfinityNeverSurvives) {
   EXPECT_THROW(filter_candidates(plain(), vec({-INFINITY, -INFINITY})), InvalidArgument);
 }
 
+// The documented order written the slow, obvious way: sort everything,
+// softmax over the top k, top-p prefix, then min-p.
+std::vector<Candidate> naive_filter(const SamplingOptions& o, const Eigen::VectorXf& l) {
+  std::vector<Token> ids;
+  for (Eigen::Index i = 0; i < l.size(); ++i)
+    if (std::isfinite(l[i])) ids.push_back(static_cast<Token>(i));
+  std::stable_sort(ids.begin(), ids.end(), [&](Token a, Token b) { return l[a] > l[b]; });
+  if (o.top_k > 0 && ids.size() > static_cast<std::size_t>(o.top_k)) ids.resize(static_cast<std::size_t>(o.top_k));
+  std::vector<Candidate> c;
+  double sum = 0;
+  for (Token t : ids) {
+    c.push_back({t, std::exp((static_cast<double>(l[t]) - l[ids[0]]) / o.temperature)});
+    sum += c.back().p;
+  }
+  for (auto& x : c) x.p /= sum;
+  if (o.top_p < 1.0f) {
+    double cum = 0;
+    std::size_t keep = c.size();
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      cum += c[i].p;
+      if (cum >= o.top_p * (1 - 1e-6)) {
+        keep = i + 1;
+        break;
+      }
+    }
+    c.resize(keep);
+  }
+  const double pmax = c[0].p;
+  std::vector<Candidate> out;
+  for (const auto& x : c)
+    if (x.p >= o.min_p * pmax * (1 - 1e-6)) out.push_back(x);
+  sum = 0;
+  for (const auto& x : out) sum += x.p;
+  for (auto& x : out) x.p /= sum;
+  return out;
+}
+
+TEST(SamplerFilter, MatchesNaiveReferenceOnRandomLogits) {
+  std::mt19937_64 rng(2024);
+  std::uniform_int_distribution<int> size_dist(1, 300);
+  std::normal_distribution<float> logit_dist(0.0f, 3.0f);
+  const float top_ps[] = {1.0f, 0.95f, 0.9f, 0.5f, 0.1f};
+  const float min_ps[] = {0.0f, 0.05f, 0.2f, 0.7f};
+  const int top_ks[] = {0, 1, 5, 40, 1000};
+  const float temps[] = {0.3f, 0.8f, 1.0f, 1.7f};
+  for (int trial = 0; trial < 400; ++trial) {
+    Eigen::VectorXf l(size_dist(rng));
+    for (Eigen::Index i = 0; i < l.size(); ++i) l[i] = std::round(logit_dist(rng) * 4) / 4;  // many ties
+    if (l.size() > 3) l[1] = -INFINITY;
+    if (!std::isfinite(l.maxCoeff())) l[0] = 0.0f;
+    SamplingOptions o = plain();
+    o.top_p = top_ps[trial % 5];
+    o.min_p = min_ps[(trial / 5) % 4];
+    o.top_k = top_ks[(trial / 20) % 5];
+    o.temperature = temps[(trial / 100) % 4];
+    const auto got = filter_candidates(o, l);
+    const auto want = naive_filter(o, l);
+    ASSERT_EQ(ids(got), ids(want)) << "trial " << trial;
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i].p, want[i].p, 1e-12) << "trial " << trial;
+  }
+}
+
 // ---------------------------------------------------------------- greedy and draws
 
 TEST(SamplerGreedy, TemperatureZeroIsArgmaxFirstOnTies) {

@@ -13,15 +13,15 @@ namespace gpt::detail {
 namespace {
 
 // Pushes every piece, collecting what comes out; flushes when not stopped.
-struct Run {
+struct Outcome {
   std::vector<std::string> outputs;
   std::string text;
   bool stopped = false;
 };
 
-Run run(std::vector<std::string> stops, const std::vector<std::string>& pieces) {
+Outcome feed(std::vector<std::string> stops, const std::vector<std::string>& pieces) {
   StopMatcher m(std::move(stops));
-  Run r;
+  Outcome r;
   for (const auto& p : pieces) {
     r.outputs.push_back(m.push(p));
     r.text += r.outputs.back();
@@ -66,40 +66,40 @@ TEST(StopMatcher, HoldsBackOnlyAPossiblePrefix) {
 }
 
 TEST(StopMatcher, SpansTwoPushes) {
-  const Run r = run({"</s>"}, {"Hello wor", "ld</", "s> trailing"});
+  const Outcome r = feed({"</s>"}, {"Hello wor", "ld</", "s> trailing"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "Hello world");
   EXPECT_EQ(r.outputs, (std::vector<std::string>{"Hello wor", "ld", ""}));
 }
 
 TEST(StopMatcher, SpansThreePushes) {
-  const Run r = run({"<|im_end|>"}, {"The answer is 4.<|im", "_e", "nd|>ignored", "more"});
+  const Outcome r = feed({"<|im_end|>"}, {"The answer is 4.<|im", "_e", "nd|>ignored", "more"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "The answer is 4.");
   EXPECT_EQ(r.outputs.back(), "");
 }
 
 TEST(StopMatcher, StopAtTheVeryStart) {
-  const Run r = run({"User:"}, {"User:", " hello"});
+  const Outcome r = feed({"User:"}, {"User:", " hello"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "");
-  const Run split = run({"User:"}, {"Us", "er: hi"});
+  const Outcome split = feed({"User:"}, {"Us", "er: hi"});
   EXPECT_TRUE(split.stopped);
   EXPECT_EQ(split.text, "");
 }
 
 TEST(StopMatcher, OverlappingPrefixes) {
   // "abab" / "abc": after "abab" is broken, "abc" must still be found inside.
-  Run r = run({"abab", "abc"}, {"xab", "a", "bc"});
+  Outcome r = feed({"abab", "abc"}, {"xab", "a", "bc"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "x");  // "abab" completes first ("x" + "abab" + "c")
-  r = run({"abab", "abc"}, {"xab", "abc"});
+  r = feed({"abab", "abc"}, {"xab", "abc"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "x");  // "xababc": "abab" at 1 beats "abc" at 3
-  r = run({"abab"}, {"ab", "a", "a", "bab"});
+  r = feed({"abab"}, {"ab", "a", "a", "bab"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "aba");  // "abaabab": the stop starts at 3
-  r = run({"abab", "abc"}, {"aba", "c", "abx"});
+  r = feed({"abab", "abc"}, {"aba", "c", "abx"});
   EXPECT_FALSE(r.stopped);
   EXPECT_EQ(r.text, "abacabx");
 }
@@ -114,14 +114,14 @@ TEST(StopMatcher, SelfOverlappingStopHoldsTheLongestPrefix) {
 
 TEST(StopMatcher, MultiByteUtf8Stop) {
   // "。" is E3 80 82; pushed a byte at a time, as a byte-level tokenizer might.
-  const Run r = run({"。", "終わり"}, {"你好", "\xE3", "\x80", "\x82", "世界"});
+  const Outcome r = feed({"。", "終わり"}, {"你好", "\xE3", "\x80", "\x82", "世界"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "你好");
-  const Run r2 = run({"終わり"}, {"これで終", "わ", "り です"});
+  const Outcome r2 = feed({"終わり"}, {"これで終", "わ", "り です"});
   EXPECT_TRUE(r2.stopped);
   EXPECT_EQ(r2.text, "これで");
   // A near miss: same first bytes, different last byte (。 vs 、 = E3 80 81).
-  const Run r3 = run({"。"}, {"a\xE3\x80", "\x81", "b"});
+  const Outcome r3 = feed({"。"}, {"a\xE3\x80", "\x81", "b"});
   EXPECT_FALSE(r3.stopped);
   EXPECT_EQ(r3.text, "a、b");
 }
@@ -135,16 +135,16 @@ TEST(StopMatcher, EmitsWholeUtf8CharactersOnly) {
 }
 
 TEST(StopMatcher, SeveralStopsEarliestWins) {
-  Run r = run({"world", "lo"}, {"hello world"});
+  Outcome r = feed({"world", "lo"}, {"hello world"});
   EXPECT_TRUE(r.stopped);
   EXPECT_EQ(r.text, "hel");
-  r = run({"C", "B", "A"}, {"xxB", "A"});
+  r = feed({"C", "B", "A"}, {"xxB", "A"});
   EXPECT_EQ(r.text, "xx");
   // "bcd" completes first, but "abcdef" (completed in the same push) starts earlier.
-  r = run({"bcd", "abcdef"}, {"xabc", "def"});
+  r = feed({"bcd", "abcdef"}, {"xabc", "def"});
   EXPECT_EQ(r.text, "x");
   // Across pushes the first stop to complete ends the text.
-  r = run({"bcd", "abcdef"}, {"xabcd", "ef"});
+  r = feed({"bcd", "abcdef"}, {"xabcd", "ef"});
   EXPECT_EQ(r.text, "xa");
 }
 

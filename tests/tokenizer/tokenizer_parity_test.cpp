@@ -118,6 +118,12 @@ TEST(tokenizer_parity, bpe_llama3_pretokenizer) {
   check_parity("bpe (llama3 regex)", *tok, load(kData / "ref_bpe_llama3.json"), tok);
 }
 
+// Qwen2's: NFC normalizer (the corpus has NFD lines), Qwen2 Split regex.
+TEST(tokenizer_parity, bpe_qwen2_nfc) {
+  auto tok = gpt::load_tokenizer(kData / "bpe_qwen2" / "tokenizer.json");
+  check_parity("bpe (qwen2 regex, NFC)", *tok, load(kData / "ref_bpe_qwen2.json"), tok);
+}
+
 TEST(tokenizer_parity, spm_tokenizer_model) {
   auto tok = gpt::load_tokenizer(kData / "spm" / "tokenizer.model");
   EXPECT_EQ(tok->kind(), "sentencepiece");

@@ -244,3 +244,24 @@ TEST(tokenizer_api, shared_across_threads) {
 }
 
 }  // namespace
+
+#include "tokenizer/nfc.h"
+
+namespace {
+
+TEST(tokenizer_nfc, composition_ordering_exclusions) {
+  using gpt::tok::nfc;
+  EXPECT_EQ(nfc("plain ascii"), "plain ascii");
+  EXPECT_EQ(nfc("e\u0301"), "\u00E9");
+  EXPECT_EQ(nfc("\u212B"), "\u00C5");                      // singleton decomposition
+  EXPECT_EQ(nfc("\u1100\u1161\u11A8"), "\uAC01");          // Hangul L V T
+  EXPECT_EQ(nfc("\uAC00\u11A8"), "\uAC01");                // Hangul LV + T
+  EXPECT_EQ(nfc("a\u0302\u0323"), "\u1EAD");               // reordered, then composed twice
+  EXPECT_EQ(nfc("\u0958"), "\u0915\u093C");                // composition exclusion
+  EXPECT_EQ(nfc("e\u0301\u0301"), "\u00E9\u0301");         // second acute is blocked
+  EXPECT_EQ(nfc("\u00E9"), "\u00E9");
+  EXPECT_EQ(nfc("e\xFF\u0301"), "e\xFF\u0301");            // invalid byte kept, splits runs
+  EXPECT_EQ(nfc("中文 😀"), "中文 😀");
+}
+
+}  // namespace

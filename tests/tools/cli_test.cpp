@@ -1,0 +1,126 @@
+// gpt-generate end to end: its greedy output equals the library's, --json
+// parses, and bad input gives one line on stderr and the documented exit code.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "gpt/generate.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kTool = std::string(GPT_TOOLS_DIR) + "/gpt-generate";
+const std::string kModel = std::string(GPT_MODELS_DIR) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+struct ToolRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+// Runs the tool with `args` (shell words), stdin from /dev/null unless given.
+ToolRun run(const std::string& args, const std::string& stdin_file = "/dev/null") {
+  const fs::path err = fs::temp_directory_path() / ("gpt_cli_err_" + std::to_string(::getpid()));
+  const std::string cmd = kTool + " " + args + " < " + stdin_file + " 2> " + err.string();
+  ToolRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  fs::remove(err);
+  return r;
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n + (!s.empty() && s.back() != '\n');
+}
+
+TEST(GptGenerate, GreedyOutputEqualsTheLibrary) {
+  ASSERT_TRUE(fs::exists(kModel)) << "run tools/fetch-model first";
+  const ToolRun r = run("-m " + kModel + " -p 'The capital of France is' --temp 0 -n 16 --ignore-eos -q");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto lm = gpt::LanguageModel::load(kModel);
+  gpt::GenerateOptions o;
+  o.max_tokens = 16;
+  o.sampling.temperature = 0;
+  o.ignore_eos = true;
+  EXPECT_EQ(r.out, lm->complete("The capital of France is", o).text + "\n");
+  EXPECT_TRUE(r.err.empty()) << r.err;  // --quiet
+}
+
+TEST(GptGenerate, JsonParsesAndCarriesTheResult) {
+  const ToolRun r = run("-m " + kModel + " --chat -p 'What is the capital of France?' --temp 0 -n 24 --json --logprobs 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j["text"].get<std::string>().find("Paris"), std::string::npos) << j["text"];
+  EXPECT_EQ(j["completion_tokens"].get<int>(), static_cast<int>(j["tokens"].size()));
+  EXPECT_GT(j["prompt_tokens"].get<int>(), 0);
+  EXPECT_EQ(j["finish_reason"], "eos");
+  EXPECT_EQ(j["choices"][0]["logprobs"].size(), j["tokens"].size());
+  EXPECT_EQ(j["choices"][0]["logprobs"][0]["top"].size(), 2u);
+}
+
+TEST(GptGenerate, ReadsThePromptFromStdinAndFiles) {
+  const fs::path f = fs::temp_directory_path() / ("gpt_cli_prompt_" + std::to_string(::getpid()));
+  std::ofstream(f) << "The capital of France is";
+  const ToolRun a = run("-m " + kModel + " --temp 0 -n 8 -q", f.string());
+  const ToolRun b = run("-m " + kModel + " --temp 0 -n 8 -q -f " + f.string());
+  fs::remove(f);
+  EXPECT_EQ(a.rc, 0);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_FALSE(a.out.empty());
+}
+
+struct BadInput {
+  const char* args;
+  int rc;
+  const char* words;
+};
+
+class GptGenerateBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(GptGenerateBadInput, OneLineAndExitCode) {
+  std::string args = GetParam().args;
+  const auto pos = args.find("MODEL");
+  if (pos != std::string::npos) args.replace(pos, 5, kModel);
+  const ToolRun r = run(args);
+  EXPECT_EQ(r.rc, GetParam().rc) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(GetParam().words), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("terminate called"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GptGenerateBadInput,
+    ::testing::Values(BadInput{"-m /nonexistent.gguf -p hi", 1, "no such file"},
+                      BadInput{"-m MODEL -p hi --temp -1", 2, "temperature"},
+                      BadInput{"-m MODEL -p hi --top-p 1.5", 2, "top_p"},
+                      BadInput{"-m MODEL -p hi --top-p 0", 2, "top_p"},
+                      BadInput{"-m MODEL -p hi --chat --chat-template nope", 2, "chat-template"},
+                      BadInput{"-m MODEL -p hi --temp abc", 2, "temp"},
+                      BadInput{"-m MODEL -p hi --no-such-flag", 2, "no-such-flag"},
+                      BadInput{"-q -m MODEL -c 8 -p 'a b c d e f g h i j k l m n o p'", 1, "context"},
+                      BadInput{"-m " GPT_TEST_DATA_DIR "/gguf/truncated.gguf -p hi", 1, "truncated.gguf"},
+                      BadInput{"-m " GPT_TEST_DATA_DIR "/models -p hi", 1, "config.json"}));
+
+TEST(GptGenerate, HelpListsEveryFlagAndExitCodes) {
+  const ToolRun r = run("--help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* flag : {"--model", "--prompt", "--file", "--max-tokens", "--temp", "--top-k", "--top-p", "--min-p",
+                           "--repeat-penalty", "--seed", "--threads", "--stop", "--chat", "--system", "--json",
+                           "--logprobs", "--quiet", "--chat-template", "Exit codes"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
