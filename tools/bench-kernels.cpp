@@ -1,6 +1,6 @@
 // bench-kernels: times matmul over quantized weights next to f32 (Eigen) on
 // the same dequantized values, for generation (1 token) and prompt (128
-// tokens) shapes.
+// tokens) shapes. K-quants use 512 in place of 576 (rows must be whole 256-blocks).
 //
 // Usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K)
 // Prints one line per (type, shape, tokens, threads): best-of milliseconds per
@@ -76,9 +76,11 @@ int main(int argc, char** argv) try {
   std::printf("%-5s %-11s %6s %7s %10s %9s %10s %9s\n", "type", "out x in", "tokens", "threads", "quant ms",
               "GFLOP/s", "f32 ms", "GFLOP/s");
   std::mt19937 rng(1);
+  // SmolLM2-135M's MLP shapes; K-quants need rows of 256, so 512 stands in for 576.
   const std::pair<std::int64_t, std::int64_t> shapes[] = {{1536, 576}, {576, 1536}};
+  const std::pair<std::int64_t, std::int64_t> k_shapes[] = {{1536, 512}, {512, 1536}};
   for (DType t : types) {
-    for (auto [out, in] : shapes) {
+    for (auto [out, in] : gpt::dtype_info(t).block_elems == 256 ? k_shapes : shapes) {
       auto wq = random_weights(t, out, in, rng);
       gpt::TensorView w{"w", t, {out, in}, wq.data(), wq.size()};
       std::vector<float> wf(static_cast<std::size_t>(out * in));

@@ -83,6 +83,9 @@ def main():
     for name, o, h in zip(["BPE (SmolLM2, GGUF vocab)", "SentencePiece (fixture, byte fb)"], ours, hf_rows):
         print(f"{name:<34}{o['mb_per_s']:>10.2f}{h[0]:>10.2f}{o['tokens_per_s']:>13.0f}{h[1]:>13.0f}"
               f"{str(o['tokens']) + '/' + str(h[2]):>20}")
+    print("ours, first pass with an empty word cache: " +
+          ", ".join(f"{o['cold_mb_per_s']:.2f} MB/s" for o in ours) + "; load: " +
+          ", ".join(f"{o['load_s'] * 1000:.0f} ms" for o in ours))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def byte_vocab(writer, n):
     writer.add_tokenizer_model("gpt2")
     writer.add_token_list(tokens)
     writer.add_token_types([gguf.TokenType.NORMAL] * n)
-    writer.add_token_merges([])
+    writer.add_token_merges(["<t1> <t2>"])  # llama.cpp wants at least one merge
     writer.add_bos_token_id(1)
     writer.add_eos_token_id(2)
 

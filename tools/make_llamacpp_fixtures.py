@@ -28,6 +28,12 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 OUT = os.path.join(ROOT, "tests", "data", "conformance")
 TOP = 40
+# llama.cpp keeps its KV cache in f16 by default and rounds q and the
+# attention weights to f16 to multiply with it; an f32 cache keeps attention
+# in f32 as ours does, so the comparison measures the weight and activation
+# arithmetic. Flash attention off: the plain ggml graph.
+LLAMA_ARGS = dict(n_ctx=512, n_batch=512, n_ubatch=512, logits_all=True, n_threads=2, verbose=False, seed=0,
+                  type_k=0, type_v=0, flash_attn=False)
 GREEDY = 32
 
 PROMPTS = [
@@ -47,15 +53,20 @@ def llama_logits(llm, tokens):
     return np.array(llm.scores[: len(tokens)], dtype=np.float32)
 
 
-def llama_greedy(llm, tokens, n):
+def llama_greedy(llm, tokens, n, details=False):
+    """n greedy tokens; with details, also each step's runner-up token and
+    the margin between the best and the runner-up logit."""
     llm.reset()
     llm.eval(tokens)
-    out = []
+    out, second, margin = [], [], []
     for _ in range(n):
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        out.append(nxt)
-        llm.eval([nxt])
-    return out
+        s = np.array(llm.scores[llm.n_tokens - 1])
+        order = np.argsort(-s, kind="stable")
+        out.append(int(order[0]))
+        second.append(int(order[1]))
+        margin.append(float(s[order[0]] - s[order[1]]))
+        llm.eval([int(order[0])])
+    return (out, second, margin) if details else out
 
 
 def top(logits):
@@ -65,7 +76,8 @@ def top(logits):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    llm = Llama(model_path=MODEL, n_ctx=512, n_batch=512, logits_all=True, n_threads=2, verbose=False, seed=0)
+    llm = Llama(model_path=MODEL, **LLAMA_ARGS)
+    llm_f16kv = Llama(model_path=MODEL, **dict(LLAMA_ARGS, type_k=None, type_v=None))  # llama.cpp's default cache
     from transformers import AutoModelForCausalLM
     d = tempfile.mkdtemp()
     os.symlink(os.path.abspath(MODEL), os.path.join(d, "model.gguf"))
@@ -75,24 +87,35 @@ def main():
     for name, text, special in PROMPTS:
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
         ll = llama_logits(llm, tokens)
+        l16 = llama_logits(llm_f16kv, tokens)
         with torch.no_grad():
             tl = hf(torch.tensor([tokens])).logits[0].numpy().astype(np.float32)
         li, lv = top(ll)
+        # llama.cpp against itself: its default f16 KV cache vs the f32 one,
+        # on the same entries the test compares (the spread of the reference).
+        sel = np.take_along_axis(l16, np.array(li), axis=1)
+        self_top = float(np.sum((sel - np.array(lv)) ** 2) / np.sum(np.array(lv) ** 2))
+        self_last = float(np.sum((l16[-1] - ll[-1]) ** 2) / np.sum(ll[-1] ** 2))
         ti, tv = top(tl)
-        greedy = llama_greedy(llm, tokens, GREEDY)
+        greedy, second, margin = llama_greedy(llm, tokens, GREEDY, details=True)
+        f16kv = llama_greedy(llm_f16kv, tokens, GREEDY)
+        split = next((i for i in range(GREEDY) if f16kv[i] != greedy[i]), None)
         last[name] = ll[-1].astype(np.float16)
         cases.append({"name": name, "text": text, "special": special, "tokens": tokens,
-                      "llamacpp": {"top_ids": li, "top_logits": lv, "greedy": greedy},
+                      "llamacpp": {"top_ids": li, "top_logits": lv, "greedy": greedy, "greedy_second": second,
+                                   "greedy_margin": margin, "f16_kv_cache_greedy": f16kv,
+                                   "f16_kv_cache_nmse_top": self_top, "f16_kv_cache_nmse_last": self_last},
                       "transformers": {"top_ids": ti, "top_logits": tv}})
         nmse = float(np.sum((tl - ll) ** 2) / np.sum(ll ** 2))
-        print(f"{name}: {len(tokens)} tokens, transformers vs llama.cpp NMSE {nmse:.3g}, greedy {llm.detokenize(greedy)!r}")
+        print(f"{name}: {len(tokens)} tokens, transformers vs llama.cpp NMSE {nmse:.3g}; llama.cpp's own f16-KV greedy "
+              f"splits from its f32-KV greedy at step {split}; greedy {llm.detokenize(greedy)!r}")
     with open(os.path.join(OUT, "smollm2.json"), "w") as f:
         json.dump({"model": os.path.basename(MODEL), "top": TOP, "cases": cases}, f)
     save_file(last, os.path.join(OUT, "smollm2_last.safetensors"))
 
     tiny = os.path.join(ROOT, "tests", "data", "gguf", "llama.Q8_0.gguf")
     ref = json.load(open(tiny.replace(".gguf", ".reference.json")))
-    t = Llama(model_path=tiny, n_ctx=64, logits_all=True, n_threads=2, verbose=False, seed=0)
+    t = Llama(model_path=tiny, **dict(LLAMA_ARGS, n_ctx=64))
     tl = llama_logits(t, ref["tokens"])
     out = {"tokens": ref["tokens"], "greedy": llama_greedy(t, ref["tokens"], 20),
            "logits": [[float(f"{v:.8g}") for v in row] for row in tl.tolist()]}

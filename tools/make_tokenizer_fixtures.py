@@ -295,6 +295,33 @@ def hf_llama_from_spm(model_file):
     return tok
 
 
+def write_spm_gguf(model_file, path):
+    """The SentencePiece fixture as a GGUF "llama" vocabulary (no tensors), as llama.cpp's
+    converter stores it: tokens, scores, token types, special ids, add_bos/add_eos."""
+    import gguf
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    sp = spm.SentencePieceProcessor(model_file=model_file)
+    proto = pb.ModelProto()
+    proto.ParseFromString(open(model_file, "rb").read())
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list([p.piece.encode() for p in proto.pieces])
+    w.add_token_scores([p.score for p in proto.pieces])
+    w.add_token_types([p.type for p in proto.pieces])
+    w.add_bos_token_id(sp.bos_id())
+    w.add_eos_token_id(sp.eos_id())
+    w.add_unk_token_id(sp.unk_id())
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    w.add_add_space_prefix(True)
+    w.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def check_spm_against_sentencepiece(d, lines, ref):
     import sentencepiece as spm
     sp = spm.SentencePieceProcessor(model_file=f"{d}/tokenizer.model")
@@ -386,6 +413,7 @@ def main():
     ref = hf_reference(hf, lines)
     write_json(os.path.join(OUT, "ref_spm.json"), ref)
     check_spm_against_sentencepiece(os.path.join(OUT, "spm"), lines, ref)
+    write_spm_gguf(os.path.join(OUT, "spm", "tokenizer.model"), os.path.join(OUT, "spm", "vocab.gguf"))
 
     gg = os.path.join(args.models, SMOL)
     if not os.path.exists(gg):

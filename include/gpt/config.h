@@ -26,10 +26,20 @@ enum class RopeLayout {
 
 enum class Activation { GeluTanh, GeluErf, SiLU, ReLU };
 
+// How the rotation angle p * theta^(-2i/d) of pair i at position p is
+// computed in f32. The two give the same angles up to rounding; each
+// reference implementation uses one, and long generations follow its
+// rounding more closely when we do the same.
+enum class RopeAngles {
+  PerFrequency,  // inv_freq[i] = 1 / theta^(2i/d); angle = p * inv_freq[i] (PyTorch / transformers)
+  Iterative,     // angle_0 = p; angle_{i+1} = angle_i * theta^(-2/d) (ggml / llama.cpp)
+};
+
 struct RopeConfig {
   float theta = 10000.0f;      // base of the inverse frequencies
   std::int64_t rotary_dim = 0;  // dims of each head that rotate; 0 = whole head
   RopeLayout layout = RopeLayout::HalfSplit;
+  RopeAngles angles = RopeAngles::PerFrequency;
 };
 
 struct ModelConfig {

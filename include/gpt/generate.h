@@ -163,6 +163,7 @@ class ChatSession {
   std::shared_ptr<const LanguageModel> lm_;
   GenerateOptions options_;
   ChatFormat format_;
+  std::string default_system_;  // the template's own system message, if it has one
   std::vector<ChatMessage> history_;
   Session session_;
   std::vector<Token> cached_;  // tokens in the session's cache

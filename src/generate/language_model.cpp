@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "generate/chat_template.h"
 #include "generate/generation.h"
 #include "generate/sampler.h"
 #include "generate/stop.h"
@@ -151,6 +152,14 @@ std::string bos_text(const Tokenizer& tok) {
   return tok.bos_id() >= 0 ? tok.token_to_piece(tok.bos_id()) : std::string();
 }
 
+ChatTemplateInfo chat_template_info(const LanguageModel& lm, const std::string& override_name) {
+  ChatTemplateInfo info;
+  info.format = lm.chat_format(override_name);  // validates the override / detection
+  if (override_name.empty())
+    if (auto detected = detect_chat_template(lm.tokenizer().chat_template())) info = *detected;
+  return info;
+}
+
 }  // namespace detail
 
 std::shared_ptr<const LanguageModel> LanguageModel::load(const std::filesystem::path& path, const LoadOptions& options) {
@@ -231,8 +240,8 @@ Completion LanguageModel::complete_tokens(const std::vector<Token>& prompt, cons
 
 Completion LanguageModel::chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
                                const std::string& template_override) const {
-  const ChatFormat f = chat_format(template_override);
-  const std::string text = render_chat(f, messages, true, detail::bos_text(*tokenizer_));
+  const detail::ChatTemplateInfo info = detail::chat_template_info(*this, template_override);
+  const std::string text = detail::render_chat(info, messages, true, detail::bos_text(*tokenizer_));
   return complete_tokens(detail::encode_chat(*tokenizer_, text), options);
 }
 
@@ -243,6 +252,7 @@ ChatSession::ChatSession(std::shared_ptr<const LanguageModel> lm, const Generate
     : lm_(std::move(lm)),
       options_(options),
       format_(lm_->chat_format(template_override)),
+      default_system_(detail::chat_template_info(*lm_, template_override).default_system),
       session_(lm_->model_ptr(), {.context_length = detail::context_for(lm_->model(), options), .threads = options.threads}) {
   detail::validate(options_);
   if (!system_prompt.empty()) history_.push_back({"system", system_prompt});
@@ -255,7 +265,7 @@ Completion ChatSession::send(const std::string& user_message) {
   std::vector<ChatMessage> messages = history_;
   messages.push_back({"user", user_message});
   const std::vector<Token> ids =
-      detail::encode_chat(tok, render_chat(format_, messages, true, detail::bos_text(tok)));
+      detail::encode_chat(tok, detail::render_chat({format_, default_system_}, messages, true, detail::bos_text(tok)));
   // Keep the cached tokens that the new rendering starts with; feed the rest.
   std::size_t keep = 0;
   while (keep < cached_.size() && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;

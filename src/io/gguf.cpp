@@ -221,6 +221,8 @@ void GgufFile::parse() {
   c.read<std::uint32_t>("magic");
 
   version_ = c.read<std::uint32_t>("version");
+  if (version_ == 0x02000000u || version_ == 0x03000000u)
+    c.fail("byte-swapped version " + std::to_string(version_) + ": big-endian GGUF files are not supported", 4);
   if (version_ != 2 && version_ != 3)
     c.fail("unsupported GGUF version " + std::to_string(version_) + " (supported: 2 and 3)", 4);
 

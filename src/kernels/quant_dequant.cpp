@@ -2,7 +2,11 @@
 // follow ggml's reference code, and contraction into fused multiply-adds is
 // turned off for this file, so results are bit-for-bit ggml's (and the gguf
 // Python package's).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 #include <cstring>
 #include <string>

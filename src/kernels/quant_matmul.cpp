@@ -6,7 +6,7 @@
 // blocks, scaled by the product of the two block scales:
 //   Q8_0:  sum wd*xd * sum(wq*xq)
 //   Q4_0:  sum wd*xd * (sum(q*xq) - 8*sum(xq))         (Q5_0 likewise with 16)
-//   Q4_1:  sum wd*xd * sum(q*xq) + wm*xd*sum(xq)       (Q5_1 likewise)
+//   Q4_1:  sum wd*xd * sum(q*xq) + wm*xs               (Q5_1 likewise; xs ~= xd*sum(xq))
 //   Q4_K:  sum over sub-blocks j: d*xd*sc_j*sum(q*xq) - dmin*xd*m_j*sum(xq)
 //   Q6_K:  sum over sub-blocks j: d*xd*sc_j*(sum(q*xq) - 32*sum(xq))
 // The AVX2 code computes exactly the same integer sums as the scalar code;
@@ -24,6 +24,7 @@
 #endif
 
 #include "gpt/error.h"
+#include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "kernels/quant_blocks.h"
 
@@ -33,9 +34,19 @@ namespace {
 
 using namespace quant;
 
+// Activations are quantized exactly as ggml's x86 code does, so products
+// carry the same rounding as llama.cpp's:
+//  - 32-value blocks (ggml's q8_0 / q8_1): d = amax / 127 stored as f16,
+//    q = round-half-even(x * 127 / amax), and s = f16(d * sum(q)) for the
+//    weight types with a minimum (Q4_1, Q5_1);
+//  - 256-value super-blocks (ggml's q8_K): iscale = -127 / max (the signed
+//    value of largest magnitude), q = min(127, round-half-even(iscale * x)),
+//    d = 1 / iscale in f32, with sums of q per 16 values.
+
 // An activation block of 32 values: x ~= d * q.
 struct XBlock32 {
-  float d;
+  float d;           // f16-rounded scale
+  float s;           // f16-rounded d * sum(q) (the q8_1 "s")
   std::int32_t sum;  // sum of q
   std::int8_t q[32];
 };
@@ -47,36 +58,47 @@ struct XBlockK {
   std::int8_t q[256];
 };
 
-// Quantizes n values (a multiple of 32) to symmetric 8-bit with scale max|x|/127.
-void quantize_block(const float* x, int n, float* d_out, std::int8_t* q) {
-  float amax = 0.0f;
-  for (int j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int j = 0; j < n; ++j) {
-    const float v = std::nearbyint(x[j] * id);
-    q[j] = static_cast<std::int8_t>(std::clamp(v, -127.0f, 127.0f));
-  }
-  *d_out = d;
-}
+inline float round_f16(float v) { return f16_to_f32(f32_to_f16(v)); }
 
 void quantize_row_32(const float* x, std::int64_t nb, XBlock32* out) {
-  for (std::int64_t b = 0; b < nb; ++b) {
-    quantize_block(x + 32 * b, 32, &out[b].d, out[b].q);
-    std::int32_t s = 0;
-    for (int j = 0; j < 32; ++j) s += out[b].q[j];
-    out[b].sum = s;
+  for (std::int64_t b = 0; b < nb; ++b, x += 32) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    std::int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const float v = std::nearbyint(x[j] * id);  // default rounding: half to even
+      out[b].q[j] = static_cast<std::int8_t>(std::clamp(v, -127.0f, 127.0f));
+      sum += out[b].q[j];
+    }
+    out[b].d = round_f16(d);
+    out[b].s = round_f16(d * static_cast<float>(sum));
+    out[b].sum = sum;
   }
 }
 
 void quantize_row_k(const float* x, std::int64_t nb, XBlockK* out) {
-  for (std::int64_t b = 0; b < nb; ++b) {
-    quantize_block(x + 256 * b, 256, &out[b].d, out[b].q);
+  for (std::int64_t b = 0; b < nb; ++b, x += 256) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 256; ++j)
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    if (amax == 0.0f) {
+      out[b] = XBlockK{};
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < 256; ++j)
+      out[b].q[j] = static_cast<std::int8_t>(std::min(127.0f, std::nearbyint(iscale * x[j])));
     for (int g = 0; g < 16; ++g) {
       int s = 0;
       for (int j = 0; j < 16; ++j) s += out[b].q[16 * g + j];
       out[b].bsums[g] = static_cast<std::int16_t>(s);
     }
+    out[b].d = 1.0f / iscale;
   }
 }
 
@@ -127,7 +149,7 @@ float dot_q45_scalar(const std::byte* w, const void* xv, std::int64_t nb) {
     unpack32(u8(p), qh, q);
     const int s = idot32(q, x[b].q);
     if constexpr (HasMin)
-      acc += d * static_cast<float>(s) + half(w + 2) * x[b].d * static_cast<float>(x[b].sum);
+      acc += d * static_cast<float>(s) + half(w + 2) * x[b].s;
     else
       acc += d * static_cast<float>(s - kOffset * x[b].sum);
   }
@@ -229,59 +251,76 @@ inline __m256i bit4_from_bits(std::uint32_t x) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-float dot_q8_0_avx2(const std::byte* w, const void* xv, std::int64_t nb) {
-  const auto* x = static_cast<const XBlock32*>(xv);
-  __m256 acc = _mm256_setzero_ps();
+// The AVX2 dot products take NT activation rows at once (token t's blocks at
+// x0 + t * xstride bytes) so each weight block is unpacked once per NT tokens.
+
+template <int NT>
+void dot_q8_0_avx2(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b, w += kQ8_0Bytes) {
     const __m256i q = load256(w + 2);
-    const __m256i xq = load256(x[b].q);
-    const __m256i p = dot_u8_s8(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w) * x[b].d), _mm256_cvtepi32_ps(p), acc);
+    const __m256i aq = _mm256_sign_epi8(q, q);
+    const float d = half(w);
+    for (int t = 0; t < NT; ++t) {
+      const XBlock32& xb = reinterpret_cast<const XBlock32*>(x0 + t * xstride)[b];
+      const __m256i p = dot_u8_s8(aq, _mm256_sign_epi8(load256(xb.q), q));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(p), acc[t]);
+    }
   }
-  return hsum_ps(acc);
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]);
 }
 
-template <std::size_t Bytes, bool HasMin, bool Has5th>
-float dot_q45_avx2(const std::byte* w, const void* xv, std::int64_t nb) {
-  const auto* x = static_cast<const XBlock32*>(xv);
+template <std::size_t Bytes, bool HasMin, bool Has5th, int NT>
+void dot_q45_avx2(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
   constexpr int kOffset = Has5th ? 16 : 8;
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0.0f;
+  __m256 acc[NT];
+  float corr[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    corr[t] = 0.0f;
+  }
   for (std::int64_t b = 0; b < nb; ++b, w += Bytes) {
-    const float d = half(w) * x[b].d;
+    const float d = half(w);
+    const float m = HasMin ? half(w + 2) : 0.0f;
     const std::byte* p = w + (HasMin ? 4 : 2);
     __m256i q;
-    if constexpr (Has5th) {
+    if constexpr (Has5th)
       q = _mm256_or_si256(nibbles(u8(p + 4)), bit4_from_bits(u32(p)));
-    } else {
-      q = nibbles(u8(p));
-    }
-    const __m256i s = dot_u8_s8(q, load256(x[b].q));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc);
-    if constexpr (HasMin)
-      corr += half(w + 2) * x[b].d * static_cast<float>(x[b].sum);
     else
-      corr -= d * static_cast<float>(kOffset * x[b].sum);
+      q = nibbles(u8(p));
+    for (int t = 0; t < NT; ++t) {
+      const XBlock32& xb = reinterpret_cast<const XBlock32*>(x0 + t * xstride)[b];
+      const float dd = d * xb.d;
+      const __m256i s = dot_u8_s8(q, load256(xb.q));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[t]);
+      if constexpr (HasMin)
+        corr[t] += m * xb.s;
+      else
+        corr[t] -= dd * static_cast<float>(kOffset * xb.sum);
+    }
   }
-  return hsum_ps(acc) + corr;
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]) + corr[t];
 }
 
-template <bool Five>
-float dot_q45_k_avx2(const std::byte* w, const void* xv, std::int64_t nb) {
-  const auto* x = static_cast<const XBlockK*>(xv);
+template <bool Five, int NT>
+void dot_q45_k_avx2(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0.0f;
+  __m256 acc[NT];
+  float corr[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    corr[t] = 0.0f;
+  }
   for (std::int64_t b = 0; b < nb; ++b, w += (Five ? kQ5_KBytes : kQ4_KBytes)) {
-    const float d = half(w) * x[b].d, dmin = half(w + 2) * x[b].d;
+    const float d = half(w), dmin = half(w + 2);
     std::uint8_t sc[8], mn[8];
     unpack_k_scales(u8(w + 4), sc, mn);
     const std::uint8_t* qs = u8(w + (Five ? 48 : 16));
-    const std::int8_t* xq = x[b].q;
     __m256i hb = Five ? load256(w + 16) : _mm256_setzero_si256();
-    __m256i isum = _mm256_setzero_si256();
-    std::int32_t msum = 0;
-    for (int c = 0; c < 4; ++c, qs += 32, xq += 64) {
+    __m256i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c, qs += 32) {
       const __m256i v = load256(qs);
       __m256i lo = _mm256_and_si256(v, m4);
       __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -290,29 +329,38 @@ float dot_q45_k_avx2(const std::byte* w, const void* xv, std::int64_t nb) {
         hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
         hb = _mm256_srli_epi16(hb, 2);
       }
-      const __m256i plo = _mm256_maddubs_epi16(lo, load256(xq));
-      const __m256i phi = _mm256_maddubs_epi16(hi, load256(xq + 32));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c])));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1])));
-      msum += mn[2 * c] * (x[b].bsums[4 * c] + x[b].bsums[4 * c + 1]) +
-              mn[2 * c + 1] * (x[b].bsums[4 * c + 2] + x[b].bsums[4 * c + 3]);
+      const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]), s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
+      for (int t = 0; t < NT; ++t) {
+        const std::int8_t* xq = reinterpret_cast<const XBlockK*>(x0 + t * xstride)[b].q + 64 * c;
+        const __m256i plo = _mm256_maddubs_epi16(lo, load256(xq));
+        const __m256i phi = _mm256_maddubs_epi16(hi, load256(xq + 32));
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(plo, s_lo));
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(phi, s_hi));
+      }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-    corr += dmin * static_cast<float>(msum);
+    for (int t = 0; t < NT; ++t) {
+      const XBlockK& xb = reinterpret_cast<const XBlockK*>(x0 + t * xstride)[b];
+      std::int32_t msum = 0;
+      for (int j = 0; j < 8; ++j) msum += mn[j] * (xb.bsums[2 * j] + xb.bsums[2 * j + 1]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+      corr[t] += dmin * xb.d * static_cast<float>(msum);
+    }
   }
-  return hsum_ps(acc) - corr;
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]) - corr[t];
 }
 
-float dot_q6_k_avx2(const std::byte* w, const void* xv, std::int64_t nb) {
-  const auto* x = static_cast<const XBlockK*>(xv);
+template <int NT>
+void dot_q6_k_avx2(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (std::int64_t b = 0; b < nb; ++b, w += kQ6_KBytes) {
     const std::uint8_t* ql = u8(w);
     const std::uint8_t* qh = u8(w + 128);
     const auto* sc = reinterpret_cast<const std::int8_t*>(w + 192);
-    const float d = half(w + 208) * x[b].d;
-    __m256i isum = _mm256_setzero_si256();
+    const float d = half(w + 208);
+    __m256i isum[NT];
+    for (int t = 0; t < NT; ++t) isum[t] = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h, ql += 64, qh += 32) {
       const __m256i l0 = load256(ql), l1 = load256(ql + 32), hv = load256(qh);
       __m256i q[4];
@@ -323,53 +371,85 @@ float dot_q6_k_avx2(const std::byte* w, const void* xv, std::int64_t nb) {
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 4), m3), 4));
       q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 6), m3), 4));
-      const std::int8_t* xq = x[b].q + 128 * h;
       for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(q[k], load256(xq + 32 * k));
+        // Elements 0-15 of this 32 use scale 2k, elements 16-31 scale 2k+1.
         const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]), _mm_set1_epi16(sc[8 * h + 2 * k]));
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
+        for (int t = 0; t < NT; ++t) {
+          const std::int8_t* xq = reinterpret_cast<const XBlockK*>(x0 + t * xstride)[b].q + 128 * h + 32 * k;
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], load256(xq)), s));
+        }
       }
     }
-    std::int32_t bias = 0;
-    for (int g = 0; g < 16; ++g) bias += sc[g] * x[b].bsums[g];
-    const __m256i corr = _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias);  // q is stored +32
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, corr)), acc);
+    for (int t = 0; t < NT; ++t) {
+      const XBlockK& xb = reinterpret_cast<const XBlockK*>(x0 + t * xstride)[b];
+      std::int32_t bias = 0;
+      for (int g = 0; g < 16; ++g) bias += sc[g] * xb.bsums[g];
+      const __m256i corr = _mm256_set_epi32(0, 0, 0, 0, 0, 0, 0, 32 * bias);  // q is stored +32
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[t], corr)),
+                               acc[t]);
+    }
   }
-  return hsum_ps(acc);
+  for (int t = 0; t < NT; ++t) out[t] = hsum_ps(acc[t]);
 }
 
 #endif  // GPT_QUANT_AVX2
 
+// Dot products of one weight row with NT activation rows.
+using DotNFn = void (*)(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out);
 using DotFn = float (*)(const std::byte* w, const void* x, std::int64_t nb);
 
-DotFn select_dot(DType t, QuantPath path) {
+constexpr int kTokenTile = 4;
+
+struct Kernels {
+  DotNFn one = nullptr;   // NT = 1
+  DotNFn tile = nullptr;  // NT = kTokenTile
+};
+
+template <DotFn F>
+void scalar_n1(const std::byte* w, const std::byte* x0, std::size_t, std::int64_t nb, float* out) {
+  out[0] = F(w, x0, nb);
+}
+template <DotFn F>
+void scalar_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
+  for (int t = 0; t < kTokenTile; ++t) out[t] = F(w, x0 + t * xstride, nb);
+}
+template <DotFn F>
+constexpr Kernels scalar_kernels() {
+  return {scalar_n1<F>, scalar_tile<F>};
+}
+
+Kernels select_kernels(DType t, QuantPath path) {
 #ifdef GPT_QUANT_AVX2
   if (path == QuantPath::Auto) {
     switch (t) {
-      case DType::Q8_0: return dot_q8_0_avx2;
-      case DType::Q4_0: return dot_q45_avx2<kQ4_0Bytes, false, false>;
-      case DType::Q4_1: return dot_q45_avx2<kQ4_1Bytes, true, false>;
-      case DType::Q5_0: return dot_q45_avx2<kQ5_0Bytes, false, true>;
-      case DType::Q5_1: return dot_q45_avx2<kQ5_1Bytes, true, true>;
-      case DType::Q4_K: return dot_q45_k_avx2<false>;
-      case DType::Q5_K: return dot_q45_k_avx2<true>;
-      case DType::Q6_K: return dot_q6_k_avx2;
-      default: return nullptr;
+      case DType::Q8_0: return {dot_q8_0_avx2<1>, dot_q8_0_avx2<kTokenTile>};
+      case DType::Q4_0:
+        return {dot_q45_avx2<kQ4_0Bytes, false, false, 1>, dot_q45_avx2<kQ4_0Bytes, false, false, kTokenTile>};
+      case DType::Q4_1:
+        return {dot_q45_avx2<kQ4_1Bytes, true, false, 1>, dot_q45_avx2<kQ4_1Bytes, true, false, kTokenTile>};
+      case DType::Q5_0:
+        return {dot_q45_avx2<kQ5_0Bytes, false, true, 1>, dot_q45_avx2<kQ5_0Bytes, false, true, kTokenTile>};
+      case DType::Q5_1:
+        return {dot_q45_avx2<kQ5_1Bytes, true, true, 1>, dot_q45_avx2<kQ5_1Bytes, true, true, kTokenTile>};
+      case DType::Q4_K: return {dot_q45_k_avx2<false, 1>, dot_q45_k_avx2<false, kTokenTile>};
+      case DType::Q5_K: return {dot_q45_k_avx2<true, 1>, dot_q45_k_avx2<true, kTokenTile>};
+      case DType::Q6_K: return {dot_q6_k_avx2<1>, dot_q6_k_avx2<kTokenTile>};
+      default: return {};
     }
   }
 #else
   (void)path;
 #endif
   switch (t) {
-    case DType::Q8_0: return dot_q8_0_scalar;
-    case DType::Q4_0: return dot_q45_scalar<kQ4_0Bytes, false, false>;
-    case DType::Q4_1: return dot_q45_scalar<kQ4_1Bytes, true, false>;
-    case DType::Q5_0: return dot_q45_scalar<kQ5_0Bytes, false, true>;
-    case DType::Q5_1: return dot_q45_scalar<kQ5_1Bytes, true, true>;
-    case DType::Q4_K: return dot_q45_k_scalar<false>;
-    case DType::Q5_K: return dot_q45_k_scalar<true>;
-    case DType::Q6_K: return dot_q6_k_scalar;
-    default: return nullptr;
+    case DType::Q8_0: return scalar_kernels<dot_q8_0_scalar>();
+    case DType::Q4_0: return scalar_kernels<dot_q45_scalar<kQ4_0Bytes, false, false>>();
+    case DType::Q4_1: return scalar_kernels<dot_q45_scalar<kQ4_1Bytes, true, false>>();
+    case DType::Q5_0: return scalar_kernels<dot_q45_scalar<kQ5_0Bytes, false, true>>();
+    case DType::Q5_1: return scalar_kernels<dot_q45_scalar<kQ5_1Bytes, true, true>>();
+    case DType::Q4_K: return scalar_kernels<dot_q45_k_scalar<false>>();
+    case DType::Q5_K: return scalar_kernels<dot_q45_k_scalar<true>>();
+    case DType::Q6_K: return scalar_kernels<dot_q6_k_scalar>();
+    default: return {};
   }
 }
 
@@ -392,30 +472,39 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
 
   const bool k_quant = info.block_elems == 256;
   const std::int64_t nb = in / info.block_elems;
-  const std::size_t xblock_bytes = k_quant ? sizeof(XBlockK) : sizeof(XBlock32);
-  std::vector<std::byte> xq(static_cast<std::size_t>(n_tokens * nb) * xblock_bytes);
-  const DotFn dot = select_dot(w.dtype, path);
+  const std::size_t xstride = static_cast<std::size_t>(nb) * (k_quant ? sizeof(XBlockK) : sizeof(XBlock32));
+  std::vector<std::byte> xq(static_cast<std::size_t>(n_tokens) * xstride);
+  const Kernels kern = select_kernels(w.dtype, path);
   const std::int64_t kRowTile = 16;  // weight rows kept hot in L1 while tokens stream past
   const std::int64_t n_tiles = (out + kRowTile - 1) / kRowTile;
+  threads = static_cast<int>(std::min<std::int64_t>(threads, n_tiles));
 
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static)
     for (std::int64_t t = 0; t < n_tokens; ++t) {
-      std::byte* dst = xq.data() + static_cast<std::size_t>(t * nb) * xblock_bytes;
+      std::byte* dst = xq.data() + static_cast<std::size_t>(t) * xstride;
       if (k_quant)
         quantize_row_k(x + t * in, nb, reinterpret_cast<XBlockK*>(dst));
       else
         quantize_row_32(x + t * in, nb, reinterpret_cast<XBlock32*>(dst));
     }
-    // (implicit barrier)
+    // (implicit barrier: every activation row is quantized before use)
 #pragma omp for schedule(static)
     for (std::int64_t tile = 0; tile < n_tiles; ++tile) {
       const std::int64_t o0 = tile * kRowTile, o1 = std::min(out, o0 + kRowTile);
-      for (std::int64_t t = 0; t < n_tokens; ++t) {
-        const std::byte* xt = xq.data() + static_cast<std::size_t>(t * nb) * xblock_bytes;
-        float* yt = y + t * out;
-        for (std::int64_t o = o0; o < o1; ++o) yt[o] = dot(w.data + static_cast<std::size_t>(o) * row_bytes, xt, nb);
+      float r[kTokenTile];
+      std::int64_t t = 0;
+      for (; t + kTokenTile <= n_tokens; t += kTokenTile) {
+        const std::byte* xt = xq.data() + static_cast<std::size_t>(t) * xstride;
+        for (std::int64_t o = o0; o < o1; ++o) {
+          kern.tile(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, nb, r);
+          for (int k = 0; k < kTokenTile; ++k) y[(t + k) * out + o] = r[k];
+        }
+      }
+      for (; t < n_tokens; ++t) {
+        const std::byte* xt = xq.data() + static_cast<std::size_t>(t) * xstride;
+        for (std::int64_t o = o0; o < o1; ++o) kern.one(w.data + static_cast<std::size_t>(o) * row_bytes, xt, 0, nb, &y[t * out + o]);
       }
     }
   }

@@ -71,6 +71,7 @@ std::unique_ptr<ModelData> load_gguf(const std::filesystem::path& path) {
   c.rope.theta = static_cast<float>(f.get_float(key("rope.freq_base"), 10000.0));
   c.rope.rotary_dim = f.get_int(key("rope.dimension_count"), c.head_dim);
   c.rope.layout = info->rope_layout;
+  c.rope.angles = RopeAngles::Iterative;  // as llama.cpp computes them
   if (f.has(key("rope.scaling.type")) && f.get_string(key("rope.scaling.type")) != "none")
     throw UnsupportedModel(path.string() + ": rope scaling '" + f.get_string(key("rope.scaling.type")) +
                            "' is not supported");

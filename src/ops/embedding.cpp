@@ -43,18 +43,22 @@ void apply_rope(Eigen::Ref<RowMatrix> x, std::int64_t n_heads, std::int64_t head
   if (x.cols() != n_heads * head_dim) throw InvalidArgument("apply_rope: x has the wrong width");
   const std::int64_t half = rd / 2;
   // inv_freq[i] = theta^(-2i/rd), computed in f32 as PyTorch does
-  // (1.0 / base ** (arange(0, rd, 2).float() / rd)).
+  // (1.0 / base ** (arange(0, rd, 2).float() / rd)); or, for Iterative, the
+  // angle of pair i+1 is that of pair i times theta^(-2/rd), as ggml does.
   std::vector<float> inv_freq(static_cast<std::size_t>(half));
   for (std::int64_t i = 0; i < half; ++i)
     inv_freq[static_cast<std::size_t>(i)] =
         1.0f / std::pow(rope.theta, static_cast<float>(2 * i) / static_cast<float>(rd));
+  const float theta_scale = std::pow(rope.theta, -2.0f / static_cast<float>(rd));
   std::vector<float> cos_t(static_cast<std::size_t>(half)), sin_t(static_cast<std::size_t>(half));
   for (Eigen::Index t = 0; t < x.rows(); ++t) {
     const float pos = static_cast<float>(start + t);
+    float angle = pos;
     for (std::int64_t i = 0; i < half; ++i) {
-      const float angle = pos * inv_freq[static_cast<std::size_t>(i)];
+      if (rope.angles == RopeAngles::PerFrequency) angle = pos * inv_freq[static_cast<std::size_t>(i)];
       cos_t[static_cast<std::size_t>(i)] = std::cos(angle);
       sin_t[static_cast<std::size_t>(i)] = std::sin(angle);
+      if (rope.angles == RopeAngles::Iterative) angle *= theta_scale;
     }
     for (std::int64_t h = 0; h < n_heads; ++h) {
       float* v = x.row(t).data() + h * head_dim;

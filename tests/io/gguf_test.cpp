@@ -188,7 +188,7 @@ gpt::FormatError expect_format_error(Fn&& fn) {
 
 // ------------------------------------------------------------- round trips --
 
-TEST(GgufReader, ReadsAllValueTypesVersion3) {
+TEST(gguf_reader, ReadsAllValueTypesVersion3) {
   TempFiles tmp;
   GgufBuilder g;
   g.scalar<std::uint8_t>("u8", GgufType::UINT8, 200);
@@ -280,7 +280,7 @@ TEST(GgufReader, ReadsAllValueTypesVersion3) {
   EXPECT_THROW(f.get_int_array("u8"), gpt::FormatError);
 }
 
-TEST(GgufReader, ReadsTensorsVersion2Alignment64) {
+TEST(gguf_reader, ReadsTensorsVersion2Alignment64) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.version = 2;
@@ -327,7 +327,7 @@ TEST(GgufReader, ReadsTensorsVersion2Alignment64) {
   EXPECT_EQ(keep->size(), bytes.size());
 }
 
-TEST(GgufReader, DefaultAlignmentIs32AndDataSectionIsAligned) {
+TEST(gguf_reader, DefaultAlignmentIs32AndDataSectionIsAligned) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.string("pad", "xyz");  // makes the header length odd
@@ -340,7 +340,7 @@ TEST(GgufReader, DefaultAlignmentIs32AndDataSectionIsAligned) {
 
 // --------------------------------------------------------------- malformed --
 
-TEST(GgufReader, BadMagic) {
+TEST(gguf_reader, BadMagic) {
   TempFiles tmp;
   std::string bytes = small_builder().build();
   bytes[0] = 'X';
@@ -349,9 +349,9 @@ TEST(GgufReader, BadMagic) {
   EXPECT_NE(std::string(e.what()).find("magic"), std::string::npos);
 }
 
-TEST(GgufReader, UnsupportedVersion) {
+TEST(gguf_reader, UnsupportedVersion) {
   TempFiles tmp;
-  for (std::uint32_t v : {0u, 1u, 4u, 0xFFFFFFFFu}) {
+  for (std::uint32_t v : {0u, 1u, 4u, 0xFFFFFFFFu, 0x03000000u}) {
     GgufBuilder g = small_builder();
     g.version = v;
     const auto e = expect_format_error([&] { GgufFile f(tmp.write(g.build())); });
@@ -360,7 +360,7 @@ TEST(GgufReader, UnsupportedVersion) {
   }
 }
 
-TEST(GgufReader, HugeStringLength) {
+TEST(gguf_reader, HugeStringLength) {
   TempFiles tmp;
   GgufBuilder g;
   g.n_kv = 1;
@@ -376,7 +376,7 @@ TEST(GgufReader, HugeStringLength) {
   EXPECT_EQ(e2.offset(), 24u + 8 + 1 + 4);
 }
 
-TEST(GgufReader, HugeArrayCount) {
+TEST(gguf_reader, HugeArrayCount) {
   TempFiles tmp;
   for (GgufType et : {GgufType::UINT8, GgufType::UINT32, GgufType::STRING, GgufType::ARRAY}) {
     GgufBuilder g;
@@ -388,7 +388,7 @@ TEST(GgufReader, HugeArrayCount) {
   }
 }
 
-TEST(GgufReader, HugeCounts) {
+TEST(gguf_reader, HugeCounts) {
   TempFiles tmp;
   {
     Bytes b;
@@ -406,7 +406,7 @@ TEST(GgufReader, HugeCounts) {
   }
 }
 
-TEST(GgufReader, DeeplyNestedArraysAreRejected) {
+TEST(gguf_reader, DeeplyNestedArraysAreRejected) {
   TempFiles tmp;
   GgufBuilder g;
   g.key("deep", GgufType::ARRAY);
@@ -415,7 +415,7 @@ TEST(GgufReader, DeeplyNestedArraysAreRejected) {
   EXPECT_THROW(GgufFile f(tmp.write(g.build())), gpt::FormatError);
 }
 
-TEST(GgufReader, UnknownValueType) {
+TEST(gguf_reader, UnknownValueType) {
   TempFiles tmp;
   GgufBuilder g;
   g.key("k", static_cast<GgufType>(13));
@@ -424,7 +424,7 @@ TEST(GgufReader, UnknownValueType) {
   EXPECT_EQ(e.offset(), 24u + 8 + 1);
 }
 
-TEST(GgufReader, TooManyDimensions) {
+TEST(gguf_reader, TooManyDimensions) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.tensors[0].ne = {1, 1, 1, 1, 32};
@@ -436,7 +436,7 @@ TEST(GgufReader, TooManyDimensions) {
   EXPECT_NE(std::string(e.what()).find("5 dimensions"), std::string::npos) << e.what();
 }
 
-TEST(GgufReader, DimensionProductOverflows) {
+TEST(gguf_reader, DimensionProductOverflows) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.tensors[0].ne = {1ull << 32, 1ull << 32};
@@ -456,7 +456,7 @@ TEST(GgufReader, DimensionProductOverflows) {
   EXPECT_EQ(e.offset(), g.ndims_at[0] + 4);
 }
 
-TEST(GgufReader, TensorDataPastEnd) {
+TEST(gguf_reader, TensorDataPastEnd) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.tensors[1].offset_override = 1024;  // aligned, but the file is shorter
@@ -478,7 +478,7 @@ TEST(GgufReader, TensorDataPastEnd) {
   EXPECT_THROW(GgufFile f(tmp.write(g3.build())), gpt::FormatError);
 }
 
-TEST(GgufReader, MisalignedTensorOffset) {
+TEST(gguf_reader, MisalignedTensorOffset) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.tensors[1].offset_override = 36;
@@ -489,7 +489,7 @@ TEST(GgufReader, MisalignedTensorOffset) {
   EXPECT_NE(std::string(e.what()).find("alignment"), std::string::npos) << e.what();
 }
 
-TEST(GgufReader, AlignmentMustBePowerOfTwo) {
+TEST(gguf_reader, AlignmentMustBePowerOfTwo) {
   TempFiles tmp;
   for (std::uint32_t a : {0u, 3u, 48u}) {
     GgufBuilder g = small_builder();
@@ -506,7 +506,7 @@ TEST(GgufReader, AlignmentMustBePowerOfTwo) {
   EXPECT_THROW(GgufFile f(tmp.write(g.build())), gpt::FormatError);
 }
 
-TEST(GgufReader, DuplicateKeyAndTensorName) {
+TEST(gguf_reader, DuplicateKeyAndTensorName) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   const std::size_t second_at = 24 + g.kv.size();
@@ -524,7 +524,7 @@ TEST(GgufReader, DuplicateKeyAndTensorName) {
   EXPECT_EQ(e.tensor(), "a");
 }
 
-TEST(GgufReader, RowLengthMustBeWholeBlocks) {
+TEST(gguf_reader, RowLengthMustBeWholeBlocks) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.tensors[1].ne = {16, 2};  // Q8_0 rows of 16
@@ -533,7 +533,7 @@ TEST(GgufReader, RowLengthMustBeWholeBlocks) {
   EXPECT_NE(std::string(e.what()).find("block size"), std::string::npos) << e.what();
 }
 
-TEST(GgufReader, UnknownTensorTypeIsUnsupportedModel) {
+TEST(gguf_reader, UnknownTensorTypeIsUnsupportedModel) {
   TempFiles tmp;
   for (std::uint32_t type : {10u, 28u, 1000u}) {
     GgufBuilder g = small_builder();
@@ -549,14 +549,14 @@ TEST(GgufReader, UnknownTensorTypeIsUnsupportedModel) {
   }
 }
 
-TEST(GgufReader, BoolMustBeZeroOrOne) {
+TEST(gguf_reader, BoolMustBeZeroOrOne) {
   TempFiles tmp;
   GgufBuilder g;
   g.scalar<std::uint8_t>("b", GgufType::BOOL, 2);
   EXPECT_THROW(GgufFile f(tmp.write(g.build())), gpt::FormatError);
 }
 
-TEST(GgufReader, EveryTruncationThrows) {
+TEST(gguf_reader, EveryTruncationThrows) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.key("nested", GgufType::ARRAY);
@@ -577,7 +577,7 @@ TEST(GgufReader, EveryTruncationThrows) {
   }
 }
 
-TEST(GgufReader, RandomBitFlipsNeverCrash) {
+TEST(gguf_reader, RandomBitFlipsNeverCrash) {
   TempFiles tmp;
   GgufBuilder g = small_builder();
   g.scalar<std::uint32_t>("general.alignment", GgufType::UINT32, 32);
@@ -616,13 +616,13 @@ TEST(GgufReader, RandomBitFlipsNeverCrash) {
   EXPECT_GT(rejected, 0);
 }
 
-TEST(GgufReader, MissingFileIsIoError) {
+TEST(gguf_reader, MissingFileIsIoError) {
   EXPECT_THROW(GgufFile f("/nonexistent/dir/model.gguf"), gpt::IoError);
 }
 
 // ---------------------------------------------------------- the real model --
 
-TEST(GgufReader, DefaultModel) {
+TEST(gguf_reader, DefaultModel) {
   const std::string path = std::string(GPT_MODELS_DIR) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
   ASSERT_TRUE(std::filesystem::exists(path))
       << path << " is missing: run tools/fetch-model to download it (see models/README.md)";

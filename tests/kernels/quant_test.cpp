@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -13,6 +14,7 @@
 
 #include "gpt/error.h"
 #include "kernels/kernels.h"
+#include "io/gguf.h"
 #include "kernels/quant.h"
 
 namespace {
@@ -37,7 +39,7 @@ DType dtype_by_name(const std::string& name) {
 const DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                              DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
-TEST(QuantDequantize, MatchesGgufPythonBitForBit) {
+TEST(quant_dequantize, MatchesGgufPythonBitForBit) {
   const std::string dir = std::string(GPT_TEST_DATA_DIR) + "/quant/";
   std::ifstream manifest(dir + "manifest.txt");
   ASSERT_TRUE(manifest.good()) << "missing " << dir << "manifest.txt (tools/make_quant_fixtures.py)";
@@ -73,7 +75,7 @@ TEST(QuantDequantize, MatchesGgufPythonBitForBit) {
   EXPECT_GE(cases, 11);
 }
 
-TEST(QuantDequantize, RejectsPartialBlocks) {
+TEST(quant_dequantize, RejectsPartialBlocks) {
   std::vector<std::byte> buf(1024);
   std::vector<float> out(512);
   EXPECT_THROW(k::dequantize_row(DType::Q4_1, buf.data(), out.data(), 33), gpt::InvalidArgument);
@@ -151,9 +153,9 @@ std::vector<double> error_bounds(DType t, const std::byte* w, std::int64_t out, 
   return bound;
 }
 
-class QuantMatmul : public ::testing::TestWithParam<DType> {};
+class quant_matmul_types : public ::testing::TestWithParam<DType> {};
 
-TEST_P(QuantMatmul, MatchesNaiveWithinActivationRoundingBound) {
+TEST_P(quant_matmul_types, MatchesNaiveWithinActivationRoundingBound) {
   const DType t = GetParam();
   const bool kq = gpt::dtype_info(t).block_elems == 256;
   std::mt19937 rng(1234 + static_cast<int>(t));
@@ -193,10 +195,37 @@ TEST_P(QuantMatmul, MatchesNaiveWithinActivationRoundingBound) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, QuantMatmul, ::testing::ValuesIn(kQuantTypes),
+INSTANTIATE_TEST_SUITE_P(AllTypes, quant_matmul_types, ::testing::ValuesIn(kQuantTypes),
                          [](const auto& info) { return std::string(gpt::dtype_name(info.param)); });
 
-TEST(QuantMatmul, ZeroActivationsGiveZero) {
+// Real weights of the default model (Q4_1 projections, the Q8_0 embedding
+// matrix used as the tied output projection) against the naive loop.
+TEST(quant_matmul, DefaultModelWeights) {
+  const std::string path = std::string(GPT_MODELS_DIR) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << path << " is missing: run tools/fetch-model to download it (see models/README.md)";
+  gpt::io::GgufFile f(path);
+  std::mt19937 rng(99);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (const char* name : {"blk.0.ffn_down.weight", "blk.3.attn_k.weight", "token_embd.weight"}) {
+    SCOPED_TRACE(name);
+    const gpt::TensorView* full = f.find_tensor(name);
+    ASSERT_NE(full, nullptr);
+    gpt::TensorView w = *full;
+    w.shape[0] = std::min<std::int64_t>(w.shape[0], 200);  // the first rows are enough
+    const std::int64_t out = w.shape[0], in = w.shape[1];
+    const std::int64_t n_tokens = 5;
+    std::vector<float> x(n_tokens * in);
+    for (auto& v : x) v = nd(rng);
+    const auto want = naive(w.dtype, w.data, out, in, x.data(), n_tokens);
+    const auto bound = error_bounds(w.dtype, w.data, out, in, x.data(), n_tokens);
+    std::vector<float> y(n_tokens * out);
+    k::matmul(w, x.data(), n_tokens, y.data(), 2);
+    for (std::int64_t i = 0; i < n_tokens * out; ++i) ASSERT_LE(std::fabs(y[i] - want[i]), bound[i]) << i;
+  }
+}
+
+TEST(quant_matmul, ZeroActivationsGiveZero) {
   std::mt19937 rng(7);
   for (DType t : kQuantTypes) {
     const std::int64_t in = gpt::dtype_info(t).block_elems == 256 ? 256 : 64;
@@ -208,7 +237,7 @@ TEST(QuantMatmul, ZeroActivationsGiveZero) {
   }
 }
 
-TEST(QuantMatmul, RejectsBadShapes) {
+TEST(quant_matmul, RejectsBadShapes) {
   std::vector<std::byte> buf(4096);
   std::vector<float> x(1024), y(64);
   gpt::TensorView w{"w", DType::Q4_1, {4, 48}, buf.data(), 4096};  // 48 is not a multiple of 32

@@ -56,6 +56,14 @@ class Conformance : public ::testing::TestWithParam<std::string> {
   }
 };
 
+// This model is numerically fragile: its activations have outliers of a few
+// hundred, and products round activations to 8 bits (as llama.cpp does), so
+// an ulp of difference anywhere can move a value across a rounding boundary.
+// llama.cpp's own default f16 KV cache and the f32 one used for the reference
+// differ by NMSE 8e-5 .. 3e-4 (top-40, all positions) and 4e-5 .. 5e-3 (last
+// position), stored in the fixture and printed beside ours. The bounds here
+// are for regressions: a wrong block layout or rotary pairing gives NMSE far
+// above 1e-2.
 TEST_P(Conformance, LogitsMatchLlamaCpp) {
   const auto lm = default_model();
   const auto& c = get(GetParam());
@@ -72,19 +80,41 @@ TEST_P(Conformance, LogitsMatchLlamaCpp) {
   // Every position, on llama.cpp's 40 most likely tokens.
   const Stats top = compare_top(logits, c["llamacpp"]["top_ids"], c["llamacpp"]["top_logits"]);
   const Stats hf = compare_top(logits, c["transformers"]["top_ids"], c["transformers"]["top_logits"]);
-  std::printf("[ measure  ] %-8s %3zu tokens | vs llama.cpp: last-position NMSE %.2e max|d| %.4f, top-40 all positions "
-              "NMSE %.2e max|d| %.4f | vs transformers top-40: NMSE %.2e max|d| %.4f\n",
-              GetParam().c_str(), tokens.size(), nmse_last, max_last, top.nmse, top.max_abs, hf.nmse, hf.max_abs);
-  EXPECT_LE(nmse_last, 1e-4);
-  EXPECT_LE(top.nmse, 1e-4);
+  std::printf("[ measure  ] %-8s %2zu tokens | vs llama.cpp (f32 KV): top-40 NMSE %.2e max|d| %.3f, last-position NMSE "
+              "%.2e max|d| %.3f | llama.cpp f16 KV vs f32 KV: top-40 %.2e, last %.2e | vs transformers top-40: NMSE "
+              "%.2e max|d| %.3f\n",
+              GetParam().c_str(), tokens.size(), top.nmse, top.max_abs, nmse_last, max_last,
+              c["llamacpp"]["f16_kv_cache_nmse_top"].get<double>(), c["llamacpp"]["f16_kv_cache_nmse_last"].get<double>(),
+              hf.nmse, hf.max_abs);
+  EXPECT_LE(top.nmse, 1e-3);
+  EXPECT_LE(nmse_last, 1e-2);
+  EXPECT_LE(hf.nmse, 1e-3);
 }
 
+// Greedy tokens equal llama.cpp's until llama.cpp itself is at a near-tie:
+// a step where its best and second-best logits are within 0.3 (llama.cpp's
+// own f16- and f32-KV-cache runs part ways only at such steps). There our
+// token must be one of those two, and the comparison ends.
 TEST_P(Conformance, GreedyContinuationMatchesLlamaCpp) {
   const auto lm = default_model();
   const auto& c = get(GetParam());
   Session s(lm->model_ptr(), {.context_length = 512});
   const auto ours = greedy_generate(s, c["tokens"].get<std::vector<Token>>(), 32);
-  EXPECT_EQ(ours, c["llamacpp"]["greedy"].get<std::vector<Token>>());
+  const auto& ref = c["llamacpp"];
+  const auto theirs = ref["greedy"].get<std::vector<Token>>();
+  ASSERT_EQ(ours.size(), theirs.size());
+  std::size_t i = 0;
+  while (i < ours.size() && ours[i] == theirs[i]) ++i;
+  std::printf("[ measure  ] %-8s greedy: %zu of 32 tokens equal to llama.cpp's", GetParam().c_str(), i);
+  if (i < ours.size()) {
+    const double margin = ref["greedy_margin"][i].get<double>();
+    std::printf(", then a near-tie in llama.cpp (margin %.3f): ours %d, llama.cpp %d / runner-up %d\n", margin, ours[i],
+                theirs[i], ref["greedy_second"][i].get<int>());
+    EXPECT_LT(margin, 0.3) << "split at step " << i << " where llama.cpp is not at a near-tie";
+    EXPECT_EQ(ours[i], ref["greedy_second"][i].get<Token>());
+  } else {
+    std::printf("\n");
+  }
 }
 
 TEST_P(Conformance, TokenizerMatchesLlamaCpp) {
@@ -112,7 +142,8 @@ TEST(TinyQ8_0, MatchesLlamaCpp) {
       norm += ref * ref;
     }
   std::printf("[ measure  ] tiny llama.Q8_0.gguf vs llama.cpp: NMSE %.2e\n", err / norm);
-  EXPECT_LE(err / norm, 1e-4);
+  // A small model without outliers: the same arithmetic gives the same bits.
+  EXPECT_LE(err / norm, 1e-10);
   Session g(model);
   EXPECT_EQ(greedy_generate(g, tokens, 20), j["greedy"].get<std::vector<Token>>());
 }

@@ -144,4 +144,13 @@ TEST(tokenizer_parity, spm_from_pieces) {
   check_parity("spm (from pieces)", *built, load(kData / "ref_spm.json"), built);
 }
 
+// The same vocabulary stored in GGUF metadata (tokenizer.ggml.model = "llama"), the way
+// llama.cpp's converter writes it: pieces, scores, token types, special ids, flags.
+TEST(tokenizer_parity, spm_gguf_llama_vocab) {
+  auto tok = gpt::load_tokenizer(kData / "spm" / "vocab.gguf");
+  EXPECT_EQ(tok->kind(), "sentencepiece");
+  EXPECT_FALSE(tok->chat_template().empty());
+  check_parity("spm (gguf llama vocab)", *tok, load(kData / "ref_spm.json"), tok);
+}
+
 }  // namespace
