@@ -67,11 +67,13 @@ struct AttentionShape {
 // K and V [Tk, n_kv_head*hd] (heads side by side in each row). Query head h
 // uses key/value head h / (n_head / n_kv_head) (grouped-query; 1 kv head is
 // multi-query). Returns Concat(head_1..head_h) = [Tq, n_head*hd]; the output
-// projection W^O is the caller's linear().
+// projection W^O is the caller's linear(). Heads are computed on up to
+// `threads` OpenMP threads (the result does not depend on the count).
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
                                const Eigen::Ref<const RowMatrix>& k,
                                const Eigen::Ref<const RowMatrix>& v, const AttentionShape& shape,
-                               bool causal, std::int64_t q_offset = 0, std::int64_t window = 0);
+                               bool causal, std::int64_t q_offset = 0, std::int64_t window = 0,
+                               int threads = 1);
 
 // --- linear layers and MLP ---------------------------------------------------
 

@@ -13,6 +13,8 @@
 //     h = norm(x)
 //     x += down(act(gate(h)) * up(h))   or   down(act(up(h)))    [T, d_model]
 //   logits = norm(x) Wout^T                                      [T, vocab]
+#include <omp.h>
+
 #include <algorithm>
 
 #include "gpt/error.h"
@@ -127,7 +129,8 @@ struct Session::State {
       K.middleRows(n_past, T) = k;
       V.middleRows(n_past, T) = v;
       const RowMatrix attn = ops::multi_head_attention(q, K.topRows(n_past + T), V.topRows(n_past + T), shape,
-                                                       /*causal=*/true, n_past, c.sliding_window);
+                                                       /*causal=*/true, n_past, c.sliding_window,
+                                                       threads > 0 ? threads : omp_get_max_threads());
       x += project(attn, L.wo, L.bo, threads);
 
       h = norm(x, c, L.ffn_norm, L.ffn_norm_b);

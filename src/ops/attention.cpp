@@ -46,7 +46,7 @@ RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
                                const Eigen::Ref<const RowMatrix>& k,
                                const Eigen::Ref<const RowMatrix>& v, const AttentionShape& s,
-                               bool causal, std::int64_t q_offset, std::int64_t window) {
+                               bool causal, std::int64_t q_offset, std::int64_t window, int threads) {
   if (s.n_head <= 0 || s.n_kv_head <= 0 || s.head_dim <= 0 || s.n_head % s.n_kv_head != 0)
     throw InvalidArgument("multi_head_attention: n_head must be a positive multiple of n_kv_head");
   if (q.cols() != s.n_head * s.head_dim || k.cols() != s.n_kv_head * s.head_dim ||
@@ -55,6 +55,10 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
   const std::int64_t group = s.n_head / s.n_kv_head;
   const std::int64_t hd = s.head_dim;
   RowMatrix out(q.rows(), s.n_head * hd);
+  // Each head writes its own columns; a head is worth a thread only when
+  // there is more than a row or two of work.
+  const bool parallel = threads > 1 && q.rows() * k.rows() >= 256;
+#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
   for (std::int64_t h = 0; h < s.n_head; ++h) {
     const std::int64_t kv = h / group;
     out.middleCols(h * hd, hd) =

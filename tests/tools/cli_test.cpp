@@ -60,7 +60,8 @@ TEST(GptGenerate, GreedyOutputEqualsTheLibrary) {
 }
 
 TEST(GptGenerate, JsonParsesAndCarriesTheResult) {
-  const ToolRun r = run("-m " + kModel + " --chat -p 'What is the capital of France?' --temp 0 -n 24 --json --logprobs 2");
+  const ToolRun r = run("-m " + kModel + " --chat --system 'You are a helpful assistant.' -p 'What is the capital of France?' --temp 0 -n 24 --json "
+                          "--logprobs 2");
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_NE(j["text"].get<std::string>().find("Paris"), std::string::npos) << j["text"];
