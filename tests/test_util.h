@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "gpt/types.h"
 #include "io/safetensors.h"
@@ -39,6 +40,25 @@ inline nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path);
   return nlohmann::json::parse(in);
+}
+
+// A model fixture's reference.json: input tokens, every position's logits,
+// greedy continuation.
+struct Reference {
+  std::vector<Token> tokens, greedy;
+  RowMatrix logits;
+};
+
+inline Reference read_reference(const std::string& path) {
+  const auto j = read_json(path);
+  Reference r;
+  r.tokens = j["tokens"].get<std::vector<Token>>();
+  r.greedy = j["greedy"].get<std::vector<Token>>();
+  const auto& rows = j["logits"];
+  r.logits.resize(Eigen::Index(rows.size()), Eigen::Index(rows[0].size()));
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (std::size_t k = 0; k < rows[i].size(); ++k) r.logits(Eigen::Index(i), Eigen::Index(k)) = rows[i][k].get<float>();
+  return r;
 }
 
 inline float max_abs_diff(const Eigen::Ref<const RowMatrix>& a, const Eigen::Ref<const RowMatrix>& b) {

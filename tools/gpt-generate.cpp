@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "Threads (default: all cores)");
   app.add_option("-c,--ctx-size", ctx, "Context length (default: the model's, at most 4096)");
   app.add_option("--stop", opt.stop, "Stop string (repeatable); not included in the output");
-  app.add_option("--n", opt.n, "Number of completions (printed one after another)")->capture_default_str();
+  app.add_option("--completions", opt.n, "Number of completions (printed one after another; seeds seed, seed+1, ...)")->capture_default_str();
   app.add_flag("--ignore-eos", opt.ignore_eos, "Keep generating after end-of-sequence tokens");
   app.add_flag("--chat", chat, "Chat through the model's chat template: interactive when stdin is a terminal and no -p/-f is given; otherwise one turn");
   app.add_option("--system", system_prompt, "System message for --chat");
@@ -127,13 +127,13 @@ int main(int argc, char** argv) {
     opt.sampling.seed = seed >= 0 ? static_cast<std::uint64_t>(seed) : std::random_device{}();
     if (!prompt.empty() && !prompt_file.empty()) throw gpt::InvalidArgument("give either -p or -f, not both");
     if (opt.logprobs >= 0 && !json) throw gpt::InvalidArgument("--logprobs needs --json");
-    if (opt.n > 1 && chat) throw gpt::InvalidArgument("--n is for completions, not --chat");
+    if (opt.n > 1 && chat) throw gpt::InvalidArgument("--completions is for plain completions, not --chat");
     if (threads < 0) throw gpt::InvalidArgument("--threads must not be negative");
     if (ctx < 0) throw gpt::InvalidArgument("--ctx-size must not be negative");
     // Check option values before the (slower) model load.
     opt.sampling.validate();
     if (opt.max_tokens < 0) throw gpt::InvalidArgument("--max-tokens must not be negative");
-    if (opt.n < 1) throw gpt::InvalidArgument("--n must be at least 1");
+    if (opt.n < 1) throw gpt::InvalidArgument("--completions must be at least 1");
     if (opt.logprobs > 20) throw gpt::InvalidArgument("--logprobs must be at most 20");
     if (!chat_template.empty() && !gpt::chat_format_from_name(chat_template))
       throw gpt::InvalidArgument("unknown --chat-template '" + chat_template +

@@ -15,9 +15,18 @@ struct Binder {
   ModelData& m;
   const std::string& source;
 
+  // The tensor as the file names it.
+  std::string file_name(const std::string& name) const {
+    auto it = m.source_names.find(name);
+    return it == m.source_names.end() ? name : it->second;
+  }
+
   const TensorView* get(const std::string& name, std::vector<std::int64_t> shape, bool required) {
     auto it = m.tensors.find(name);
     if (it == m.tensors.end()) {
+      if (auto u = m.unusable.find(name); u != m.unusable.end())
+        throw FormatError(source, "has type " + u->second + ", which the engine cannot compute with", std::nullopt,
+                          file_name(name));
       if (required) throw FormatError(source, "missing tensor required by the " + m.config.architecture + " architecture",
                                       std::nullopt, name);
       return nullptr;
@@ -27,7 +36,7 @@ struct Binder {
       TensorView want;
       want.shape = shape;
       throw FormatError(source, "has shape " + t.shape_string() + ", expected " + want.shape_string(),
-                        std::nullopt, name);
+                        std::nullopt, file_name(name));
     }
     if (shape.size() == 1 && t.dtype != DType::F32) {  // convert small vectors to f32 once
       auto buf = std::shared_ptr<float[]>(new float[static_cast<std::size_t>(shape[0])]);
@@ -39,7 +48,7 @@ struct Binder {
     }
     if (shape.size() == 2 && t.cols() % dtype_info(t.dtype).block_elems != 0)
       throw FormatError(source, "row length is not a multiple of the " + std::string(dtype_name(t.dtype)) +
-                        " block size", std::nullopt, name);
+                        " block size", std::nullopt, file_name(name));
     return &t;
   }
 };

@@ -229,9 +229,20 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
       TensorView v = rule.transposed ? transpose_to_f32(view, canonical, *m, file) : view;
       v.name = canonical;
       m->tensors[canonical] = std::move(v);
+      m->source_names[canonical] = name;
       break;
     }
   }
+  for (const auto& f : ck.files)
+    for (const auto& [name, type] : f->other_tensors())
+      for (const auto& rule : rules) {
+        std::smatch match;
+        if (!std::regex_match(name, match, rule.pattern)) continue;
+        const std::string canonical = match.format(rule.canonical);
+        m->unusable[canonical] = type;
+        m->source_names[canonical] = name;
+        break;
+      }
   const std::string source = ck.files.size() == 1 ? ck.files[0]->path() : (dir / "model.safetensors.index.json").string();
   bind_weights(*m, source);
   return m;

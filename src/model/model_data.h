@@ -45,6 +45,11 @@ struct ModelData {
   std::vector<std::shared_ptr<const void>> storage;
   // Canonical name -> view. std::map: node-stable, so LayerWeights may point in.
   std::map<std::string, TensorView, std::less<>> tensors;
+  // Canonical name -> the name in the checkpoint file, where they differ
+  // (for error messages), and tensors whose type the engine cannot compute
+  // with (canonical name -> type name).
+  std::map<std::string, std::string, std::less<>> source_names;
+  std::map<std::string, std::string, std::less<>> unusable;
 
   // Bound by bind_weights() after tensors is complete.
   const TensorView* token_embd = nullptr;    // [vocab, d_model]

@@ -11,22 +11,8 @@
 namespace gpt {
 namespace {
 
-struct Reference {
-  std::vector<Token> tokens, greedy;
-  RowMatrix logits;
-};
-
-Reference read_reference(const std::string& path) {
-  const auto j = test::read_json(path);
-  Reference r;
-  r.tokens = j["tokens"].get<std::vector<Token>>();
-  r.greedy = j["greedy"].get<std::vector<Token>>();
-  const auto& rows = j["logits"];
-  r.logits.resize(Eigen::Index(rows.size()), Eigen::Index(rows[0].size()));
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    for (std::size_t k = 0; k < rows[i].size(); ++k) r.logits(Eigen::Index(i), Eigen::Index(k)) = rows[i][k].get<float>();
-  return r;
-}
+using test::Reference;
+using test::read_reference;
 
 struct Case {
   const char* name;

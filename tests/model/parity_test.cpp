@@ -11,23 +11,8 @@
 namespace gpt {
 namespace {
 
-struct Reference {
-  std::vector<Token> tokens;
-  std::vector<Token> greedy;
-  RowMatrix logits;
-};
-
-Reference read_reference(const std::string& dir) {
-  const auto j = test::read_json(dir + "/reference.json");
-  Reference r;
-  r.tokens = j["tokens"].get<std::vector<Token>>();
-  r.greedy = j["greedy"].get<std::vector<Token>>();
-  const auto& rows = j["logits"];
-  r.logits.resize(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(rows[0].size()));
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    for (std::size_t k = 0; k < rows[i].size(); ++k) r.logits(Eigen::Index(i), Eigen::Index(k)) = rows[i][k].get<float>();
-  return r;
-}
+using test::Reference;
+using test::read_reference;
 
 class HfParity : public ::testing::TestWithParam<std::string> {
  protected:
@@ -36,7 +21,7 @@ class HfParity : public ::testing::TestWithParam<std::string> {
 
 TEST_P(HfParity, FullSequenceLogitsMatchTransformers) {
   const auto model = Model::load(dir());
-  const Reference ref = read_reference(dir());
+  const Reference ref = read_reference(dir() + "/reference.json");
   Session s(model);
   const RowMatrix logits = s.forward(ref.tokens);
   const float diff = test::max_abs_diff(logits, ref.logits);
@@ -47,7 +32,7 @@ TEST_P(HfParity, FullSequenceLogitsMatchTransformers) {
 
 TEST_P(HfParity, IncrementalDecodingMatchesFullSequence) {
   const auto model = Model::load(dir());
-  const Reference ref = read_reference(dir());
+  const Reference ref = read_reference(dir() + "/reference.json");
   Session s(model);
   // Prompt in two chunks, then one token at a time.
   const std::span<const Token> all(ref.tokens);
@@ -60,7 +45,7 @@ TEST_P(HfParity, IncrementalDecodingMatchesFullSequence) {
 
 TEST_P(HfParity, GreedyTokensMatchTransformers) {
   Session s(Model::load(dir()));
-  const Reference ref = read_reference(dir());
+  const Reference ref = read_reference(dir() + "/reference.json");
   EXPECT_EQ(greedy_generate(s, ref.tokens, 20), ref.greedy);
 }
 

@@ -1,0 +1,135 @@
+// Checkpoints with something wrong load as a FormatError / UnsupportedModel
+// naming the file and the tensor, never a crash. Each case is the tiny Llama
+// fixture with one thing changed, written to a scratch directory.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "gpt/error.h"
+#include "gpt/model.h"
+#include "test_util.h"
+
+namespace gpt {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Checkpoint {
+  json header;        // safetensors header of the fixture
+  std::string data;   // its data section
+  json config;
+};
+
+Checkpoint read_fixture() {
+  Checkpoint c;
+  std::ifstream f(test::data_path("models/llama/model.safetensors"), std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(f)), {});
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(all[std::size_t(i)]);
+  c.header = json::parse(all.substr(8, n));
+  c.data = all.substr(8 + n);
+  c.config = test::read_json(test::data_path("models/llama/config.json"));
+  return c;
+}
+
+class ScratchModel {
+ public:
+  ScratchModel() {
+    dir_ = fs::temp_directory_path() /
+           ("gpt_load_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  ~ScratchModel() { fs::remove_all(dir_); }
+  std::string write(const Checkpoint& c) const {
+    std::ofstream(dir_ / "config.json") << c.config.dump();
+    const std::string h = c.header.dump();
+    std::ofstream f(dir_ / "model.safetensors", std::ios::binary);
+    for (int i = 0; i < 8; ++i) f.put(static_cast<char>((h.size() >> (8 * i)) & 0xff));
+    f << h << c.data;
+    return dir_.string();
+  }
+  std::string file() const { return (dir_ / "model.safetensors").string(); }
+
+ private:
+  fs::path dir_;
+};
+
+template <typename E>
+void expect_error(const std::string& dir, const std::string& file, const std::string& tensor, const std::string& words) {
+  try {
+    Model::load(dir);
+    ADD_FAILURE() << "loaded without error";
+  } catch (const E& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(file), std::string::npos) << what;
+    EXPECT_NE(what.find(tensor), std::string::npos) << what;
+    EXPECT_NE(what.find(words), std::string::npos) << what;
+  }
+}
+
+TEST(LoadErrors, UnchangedFixtureLoads) {
+  ScratchModel s;
+  EXPECT_NO_THROW(Model::load(s.write(read_fixture())));
+}
+
+TEST(LoadErrors, MissingTensor) {
+  ScratchModel s;
+  Checkpoint c = read_fixture();
+  c.header.erase("model.layers.1.mlp.up_proj.weight");
+  expect_error<FormatError>(s.write(c), s.file(), "blk.1.ffn_up.weight", "missing tensor");
+}
+
+TEST(LoadErrors, WrongShape) {
+  ScratchModel s;
+  Checkpoint c = read_fixture();
+  auto& e = c.header["model.layers.0.self_attn.k_proj.weight"];  // [32, 64] -> [64, 32]: same bytes
+  e["shape"] = {64, 32};
+  expect_error<FormatError>(s.write(c), s.file(), "model.layers.0.self_attn.k_proj.weight", "has shape [64, 32]");
+}
+
+TEST(LoadErrors, WrongDtype) {
+  ScratchModel s;
+  Checkpoint c = read_fixture();
+  auto& e = c.header["model.norm.weight"];  // 64 x F32 = 256 bytes = 32 x I64
+  e["dtype"] = "I64";
+  e["shape"] = {32};
+  expect_error<FormatError>(s.write(c), s.file(), "model.norm.weight", "type I64");
+}
+
+TEST(LoadErrors, TruncatedFile) {
+  ScratchModel s;
+  Checkpoint c = read_fixture();
+  c.data.resize(c.data.size() - 1000);
+  s.write(c);
+  try {
+    Model::load(fs::path(s.file()).parent_path());
+    ADD_FAILURE() << "loaded a truncated file";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.path(), s.file());
+    EXPECT_FALSE(e.tensor().empty());
+    EXPECT_TRUE(e.offset().has_value());
+  }
+}
+
+TEST(LoadErrors, BadConfig) {
+  ScratchModel s;
+  Checkpoint c = read_fixture();
+  c.config["num_key_value_heads"] = 3;  // 4 heads are not a multiple of 3
+  expect_error<UnsupportedModel>(s.write(c), "", "", "n_kv_head");
+  c = read_fixture();
+  c.config["model_type"] = "t5";
+  expect_error<UnsupportedModel>(s.write(c), "config.json", "", "model_type 't5'");
+  c = read_fixture();
+  c.config.erase("hidden_size");
+  expect_error<FormatError>(s.write(c), "config.json", "", "hidden_size");
+  c = read_fixture();
+  c.config["rope_parameters"]["rope_type"] = "yarn";
+  expect_error<UnsupportedModel>(s.write(c), "config.json", "", "yarn");
+}
+
+}  // namespace
+}  // namespace gpt
