@@ -11,6 +11,7 @@ transposed. Outputs, each with NAME.reference.json (tokens, every position's
 logits, 20 greedy tokens) computed by transformers loading the GGUF file:
   llama.F32.gguf    same weights as tests/data/models/llama
   llama.Q8_0.gguf   its matrices quantized to Q8_0 (gguf.quants)
+  qwen2.F32.gguf    the weights of tests/data/models/qwen2-f16 (biases, tied)
   gpt2.F32.gguf     a smaller GPT-2 (n_embd 32, 1 layer)
 """
 import json
@@ -42,12 +43,14 @@ def byte_vocab(writer, n):
     writer.add_eos_token_id(2)
 
 
-def write_llama(path, qtype):
+def write_llama(path, qtype, arch="llama", src_name="llama"):
+    """Llama-layout checkpoints: "llama" (q/k permuted as llama.cpp's
+    converter does) or "qwen2" (not permuted; q/k/v biases)."""
     from transformers import AutoModelForCausalLM
-    src = os.path.join(ROOT, "models", "llama")
+    src = os.path.join(ROOT, "models", src_name)
     m = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
     c = m.config
-    w = gguf.GGUFWriter(path, "llama")
+    w = gguf.GGUFWriter(path, arch)
     w.add_context_length(c.max_position_embeddings)
     w.add_embedding_length(c.hidden_size)
     w.add_block_count(c.num_hidden_layers)
@@ -62,20 +65,24 @@ def write_llama(path, qtype):
     names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
              "lm_head.weight": "output.weight"}
     per_layer = {"input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+                 "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
+                 "self_attn.v_proj.bias": "attn_v.bias",
                  "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
                  "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
                  "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
                  "mlp.down_proj.weight": "ffn_down.weight"}
     for name, t in m.state_dict().items():
+        if name == "lm_head.weight" and c.tie_word_embeddings:
+            continue
         a = t.numpy().astype(np.float32)
         if name in names:
             out = names[name]
         else:
             parts = name.split(".")
             out = f"blk.{parts[2]}." + per_layer[".".join(parts[3:])]
-        if out.endswith("attn_q.weight"):
+        if arch == "llama" and out.endswith("attn_q.weight"):
             a = permute(a, c.num_attention_heads)
-        elif out.endswith("attn_k.weight"):
+        elif arch == "llama" and out.endswith("attn_k.weight"):
             a = permute(a, c.num_key_value_heads)
         if qtype != gguf.GGMLQuantizationType.F32 and a.ndim == 2:
             w.add_tensor(out, gguf.quants.quantize(a, qtype), raw_dtype=qtype)
@@ -163,5 +170,7 @@ if __name__ == "__main__":
     reference(os.path.join(OUT, "llama.F32.gguf"), seed=1)
     write_llama(os.path.join(OUT, "llama.Q8_0.gguf"), gguf.GGMLQuantizationType.Q8_0)
     reference(os.path.join(OUT, "llama.Q8_0.gguf"), seed=2)
+    write_llama(os.path.join(OUT, "qwen2.F32.gguf"), gguf.GGMLQuantizationType.F32, arch="qwen2", src_name="qwen2-f16")
+    reference(os.path.join(OUT, "qwen2.F32.gguf"), seed=4)
     write_gpt2(os.path.join(OUT, "gpt2.F32.gguf"))
     reference(os.path.join(OUT, "gpt2.F32.gguf"), seed=3)

@@ -37,7 +37,7 @@ TEST_P(GgufParity, LogitsAndGreedyTokensMatchTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
-                         ::testing::Values(Case{"llama.F32", 1e-4f, true}, Case{"gpt2.F32", 1e-4f, true},
+                         ::testing::Values(Case{"llama.F32", 1e-4f, true}, Case{"gpt2.F32", 1e-4f, true}, Case{"qwen2.F32", 1e-4f, true},
                                            // Q8_0 products round the activations to 8 bits, as
                                            // llama.cpp does (and match llama.cpp to the bit:
                                            // conformance_test); transformers multiplies the
