@@ -4,6 +4,9 @@
 #include <chrono>
 
 #include "generate/chat_template.h"
+#include "io/gguf.h"
+#include "model/loaders.h"
+#include "tokenizer/loaders.h"
 #include "generate/generation.h"
 #include "generate/sampler.h"
 #include "generate/stop.h"
@@ -163,6 +166,12 @@ ChatTemplateInfo chat_template_info(const LanguageModel& lm, const std::string& 
 }  // namespace detail
 
 std::shared_ptr<const LanguageModel> LanguageModel::load(const std::filesystem::path& path, const LoadOptions& options) {
+  if (std::filesystem::is_regular_file(path) && path.extension() == ".gguf") {
+    // One parse of the file serves the weights and the tokenizer.
+    auto gguf = std::make_shared<const io::GgufFile>(path.string());
+    auto model = std::make_shared<const Model>(detail::load_gguf(gguf));
+    return std::make_shared<const LanguageModel>(std::move(model), tok::tokenizer_from_gguf(*gguf));
+  }
   auto model = Model::load(path, options);
   auto tok = load_tokenizer(path);
   return std::make_shared<const LanguageModel>(std::move(model), std::move(tok));

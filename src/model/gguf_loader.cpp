@@ -35,8 +35,12 @@ constexpr ArchInfo kArchs[] = {
 }  // namespace
 
 std::unique_ptr<ModelData> load_gguf(const std::filesystem::path& path) {
-  auto gguf = std::make_shared<const io::GgufFile>(path.string());
+  return load_gguf(std::make_shared<const io::GgufFile>(path.string()));
+}
+
+std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
   const io::GgufFile& f = *gguf;
+  const std::filesystem::path path = f.path();
   const std::string arch = f.get_string("general.architecture");
   const ArchInfo* info = nullptr;
   for (const auto& a : kArchs)
