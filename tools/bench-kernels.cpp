@@ -66,10 +66,16 @@ int main(int argc, char** argv) try {
   std::vector<DType> types;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help") {
-      std::printf("usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K)\n");
+      std::printf("usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K)\n"
+                  "Exit codes: 0 success, 1 error, 2 invalid command line.\n");
       return 0;
     }
-    types.push_back(parse_type(argv[i]));
+    try {
+      types.push_back(parse_type(argv[i]));
+    } catch (const gpt::InvalidArgument& e) {
+      std::fprintf(stderr, "bench-kernels: %s\n", e.what());
+      return 2;
+    }
   }
   if (types.empty()) types = {DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K};
   std::printf("max threads %d\n", omp_get_max_threads());

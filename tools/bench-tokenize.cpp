@@ -11,20 +11,30 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli.h"
 #include "gpt/error.h"
 #include "gpt/tokenizer.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Measure tokenizer encode throughput on a text file (one encode per line)."};
+  CLI::App app{"bench-tokenize: measure tokenizer encode throughput on a text file (one encode per line).\n"
+               "Exit codes: 0 success, 1 error, 2 invalid command line.",
+               "bench-tokenize"};
   std::string text_file;
   std::vector<std::string> models;
   int repeat = 3;
   bool json = false;
   app.add_option("-t,--text", text_file, "UTF-8 text to encode (e.g. 1 MB of mixed-language text)")->required();
-  app.add_option("tokenizers", models, "Tokenizer paths (anything load_tokenizer accepts)")->required();
+  std::vector<std::string> flagged;
+  app.add_option("-m,--model", flagged, "A tokenizer or model path (repeatable; same as the positional paths)");
+  app.add_option("tokenizers", models, "Tokenizer paths (anything load_tokenizer accepts)");
   app.add_option("-r,--repeat", repeat, "Timed passes over the text; the best is reported")->check(CLI::Range(1, 100));
   app.add_flag("--json", json, "One JSON object per tokenizer instead of a table");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = gpt::cli::parse(app, argc, argv, "bench-tokenize")) return *code;
+  models.insert(models.begin(), flagged.begin(), flagged.end());
+  if (models.empty()) {
+    std::fprintf(stderr, "bench-tokenize: give at least one tokenizer (-m PATH or a positional path; see --help)\n");
+    return gpt::cli::kUsage;
+  }
   try {
     std::ifstream f(text_file, std::ios::binary);
     if (!f) throw gpt::IoError(text_file, "cannot open file");

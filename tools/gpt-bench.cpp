@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "cli.h"
 #include "gpt/gpt.h"
 
 namespace {
@@ -22,15 +23,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::vector<int> parse_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(std::stoi(item));
-  return out;
 }
 
 double peak_rss_mib() {
@@ -54,19 +46,17 @@ int main(int argc, char** argv) {
   app.add_option("-n,--n-gen", tg, "Tokens to generate (0 to skip)")->capture_default_str();
   app.add_option("-r,--reps", reps, "Repetitions per test (the median is reported)")->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object instead of a table");
+  if (auto code = gpt::cli::parse(app, argc, argv, "gpt-bench")) return *code;
+  std::vector<int> threads, pps;
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::printf("%s", app.help().c_str());
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "gpt-bench: %s (see --help)\n", e.what());
-    return 2;
+    threads = gpt::cli::parse_int_list(threads_s, "--threads", 1, 1024);
+    pps = gpt::cli::parse_int_list(pp_s, "--n-prompt", 0, 1 << 20);
+    if (threads.empty() || reps < 1 || tg < 0) throw gpt::InvalidArgument("need thread counts, reps >= 1, n-gen >= 0");
+  } catch (const gpt::InvalidArgument& e) {
+    std::fprintf(stderr, "gpt-bench: %s\n", e.what());
+    return gpt::cli::kUsage;
   }
   try {
-    const auto threads = parse_list(threads_s);
-    const auto pps = parse_list(pp_s);
-    if (threads.empty() || reps < 1 || tg < 0) throw gpt::InvalidArgument("need thread counts, reps >= 1, n-gen >= 0");
     const auto t0 = std::chrono::steady_clock::now();
     auto model = gpt::Model::load(model_path);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

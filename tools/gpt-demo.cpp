@@ -1,32 +1,65 @@
 // gpt-demo: greedy decoding over token ids, for checkpoints without a
-// tokenizer (such as the tiny test fixtures).
-//   gpt-demo MODEL [N_TOKENS] [TOKEN_ID...]
+// tokenizer (such as the test fixtures).
+//   gpt-demo -m MODEL [-n N_TOKENS] [TOKEN_ID...]
+//   gpt-demo MODEL [N_TOKENS] [TOKEN_ID...]        (the older positional form)
 #include <gpt/gpt.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "cli.h"
+
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::fprintf(stderr,
-                 "usage: gpt-demo MODEL [N_TOKENS] [TOKEN_ID...]\n"
-                 "Loads MODEL (a Hugging Face directory or .safetensors file), feeds the token ids\n"
-                 "(default: 1 2 3) and prints N_TOKENS (default 20) greedy token ids.\n"
-                 "Exit codes: 0 success, 1 error, 2 usage.\n");
-    return argc < 2 ? 2 : 0;
+  CLI::App app{"gpt-demo: load a model (GGUF, Hugging Face directory or .safetensors), feed it token ids\n"
+               "(default: 1 2 3) and print greedy token ids. For checkpoints without a tokenizer.\n"
+               "Exit codes: 0 success, 1 error, 2 invalid command line.",
+               "gpt-demo"};
+  std::string model_path;
+  long n = 20;
+  std::vector<std::string> rest;
+  app.add_option("-m,--model", model_path, "Model path");
+  app.add_option("-n,--n-tokens", n, "Greedy tokens to generate")->capture_default_str();
+  app.add_option("args", rest, "[MODEL] [N_TOKENS] TOKEN_ID...: without -m the first is the model and the second "
+                               "the token count (the older form)");
+  if (auto code = gpt::cli::parse(app, argc, argv, "gpt-demo")) return *code;
+
+  std::vector<gpt::Token> prompt;
+  try {
+    auto integer = [](const std::string& s, const char* what) {
+      std::size_t used = 0;
+      long v = 0;
+      try {
+        v = std::stol(s, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != s.size()) throw gpt::InvalidArgument(std::string(what) + " must be an integer, got '" + s + "'");
+      return v;
+    };
+    std::size_t i = 0;
+    if (model_path.empty()) {
+      if (rest.empty()) throw gpt::InvalidArgument("no model: give -m MODEL");
+      model_path = rest[i++];
+      if (i < rest.size() && app.count("-n") == 0) n = integer(rest[i++], "N_TOKENS");
+    }
+    for (; i < rest.size(); ++i) {
+      const long id = integer(rest[i], "a token id");
+      if (id < 0 || id > INT32_MAX) throw gpt::InvalidArgument("token id " + rest[i] + " is out of range");
+      prompt.push_back(static_cast<gpt::Token>(id));
+    }
+    if (n <= 0) throw gpt::InvalidArgument("the token count must be a positive number");
+  } catch (const gpt::InvalidArgument& e) {
+    std::fprintf(stderr, "gpt-demo: %s (see --help)\n", e.what());
+    return gpt::cli::kUsage;
   }
+  if (prompt.empty()) prompt = {1, 2, 3};
+
   try {
     const auto t0 = std::chrono::steady_clock::now();
-    auto model = gpt::Model::load(argv[1]);
+    auto model = gpt::Model::load(model_path);
     const auto t1 = std::chrono::steady_clock::now();
-    const long n = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 20;
-    if (n <= 0) throw gpt::InvalidArgument("N_TOKENS must be a positive number");
-    std::vector<gpt::Token> prompt;
-    for (int i = 3; i < argc; ++i) prompt.push_back(static_cast<gpt::Token>(std::strtol(argv[i], nullptr, 10)));
-    if (prompt.empty()) prompt = {1, 2, 3};
     gpt::Session session(model);
     const auto out = gpt::greedy_generate(session, prompt, n);
     const auto t2 = std::chrono::steady_clock::now();
@@ -39,7 +72,10 @@ int main(int argc, char** argv) {
                  std::chrono::duration<double, std::milli>(t2 - t1).count());
   } catch (const gpt::Error& e) {
     std::fprintf(stderr, "gpt-demo: %s\n", e.what());
-    return 1;
+    return gpt::cli::kError;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gpt-demo: unexpected error: %s\n", e.what());
+    return gpt::cli::kError;
   }
-  return 0;
+  return gpt::cli::kOk;
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli.h"
 #include "gpt/generate.h"
 #include "gpt/gpt.h"
 
@@ -21,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 constexpr const char* kDefaultModel = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-enum Exit { kOk = 0, kError = 1, kUsage = 2 };
+using gpt::cli::kError, gpt::cli::kOk, gpt::cli::kUsage;
 
 // The fetched default model: $GPT_MODELS_DIR, ./models, then models/ of the
 // source tree this program was built from.
@@ -111,15 +112,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "Print one JSON object (text, tokens, finish reason, counts, timings) instead of streaming");
   app.add_option("--logprobs", opt.logprobs, "With --json: each token's log-probability and this many alternatives (0-20)");
   app.add_flag("-q,--quiet", quiet, "No load time or speeds on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return kOk;
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "gpt-generate: %s (see --help)\n", e.what());
-    return kUsage;
-  }
+  if (auto code = gpt::cli::parse(app, argc, argv, "gpt-generate")) return *code;
 
   try {
     opt.threads = threads;
@@ -135,6 +128,8 @@ int main(int argc, char** argv) {
     if (opt.max_tokens < 0) throw gpt::InvalidArgument("--max-tokens must not be negative");
     if (opt.n < 1) throw gpt::InvalidArgument("--completions must be at least 1");
     if (opt.logprobs > 20) throw gpt::InvalidArgument("--logprobs must be at most 20");
+    for (const auto& s : opt.stop)
+      if (s.empty()) throw gpt::InvalidArgument("--stop needs a non-empty string");
     if (!chat_template.empty() && !gpt::chat_format_from_name(chat_template))
       throw gpt::InvalidArgument("unknown --chat-template '" + chat_template +
                                  "' (chatml, llama2, llama3, gemma, zephyr, mistral)");

@@ -1,9 +1,9 @@
 // gpt-tokenize: prints the token ids of a text for any tokenizer the library loads
 // (a Hugging Face directory, tokenizer.json, tokenizer.model, vocab.json, or .gguf).
 //
-//   gpt-tokenize models/SmolLM2-135M-Instruct.Q4_1.gguf "Hello world"
-//   echo "Hello" | gpt-tokenize path/to/hf-dir --pieces
-//   gpt-tokenize tokenizer.model -f input.txt --add-special
+//   gpt-tokenize -m models/SmolLM2-135M-Instruct.Q4_1.gguf "Hello world"
+//   echo "Hello" | gpt-tokenize -m path/to/hf-dir --pieces
+//   gpt-tokenize tokenizer.model -f input.txt --add-special   (model as the first positional argument)
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "cli.h"
 #include "gpt/error.h"
 #include "gpt/tokenizer.h"
 #include "tokenizer/utf8.h"
@@ -48,14 +49,18 @@ std::string printable(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Print the token ids of a text (argument, --file, or standard input)."};
+  CLI::App app{"gpt-tokenize: print the token ids of a text (argument, --file, or standard input).\n"
+               "Exit codes: 0 success, 1 error (unreadable or corrupt tokenizer, I/O), 2 invalid command line.",
+               "gpt-tokenize"};
   std::string model, text, file;
+  std::vector<std::string> positional;
   bool pieces = false, parse_special = false, add_special = false, info = false, decode = false;
-  app.add_option("model", model,
+  app.add_option("-m,--model", model,
                  "Tokenizer or model: a Hugging Face directory, tokenizer.json, tokenizer.model, vocab.json "
-                 "(merges.txt beside it) or a .gguf file")
-      ->required();
-  app.add_option("text", text, "Text to encode (default: read --file or standard input)");
+                 "(merges.txt beside it) or a .gguf file");
+  app.add_option("args", positional,
+                 "[MODEL] [TEXT]: without -m the first is the model; TEXT is the text to encode (default: read "
+                 "--file or standard input)");
   app.add_option("-f,--file", file, "Read the text from this file");
   app.add_flag("-p,--pieces", pieces, "Print one token per line: id, vocabulary piece and decoded text");
   app.add_flag("-s,--parse-special", parse_special,
@@ -63,7 +68,20 @@ int main(int argc, char** argv) {
   app.add_flag("-a,--add-special", add_special, "Add the model's BOS/EOS as its configuration says");
   app.add_flag("-d,--decode", decode, "Treat the text as space-separated ids and print the decoded text");
   app.add_flag("-i,--info", info, "Print the tokenizer's kind, vocabulary size and special tokens first");
-  CLI11_PARSE(app, argc, argv);
+  if (auto code = gpt::cli::parse(app, argc, argv, "gpt-tokenize")) return *code;
+  std::size_t next = 0;
+  if (model.empty() && next < positional.size()) model = positional[next++];
+  bool have_text = false;
+  if (next < positional.size()) text = positional[next++], have_text = true;
+  if (model.empty() || next < positional.size()) {
+    std::fprintf(stderr, "gpt-tokenize: %s (see --help)\n",
+                 model.empty() ? "no model: give -m MODEL" : "too many arguments: quote the text to encode");
+    return gpt::cli::kUsage;
+  }
+  if (have_text && !file.empty()) {
+    std::fprintf(stderr, "gpt-tokenize: give the text either as an argument or with --file, not both\n");
+    return gpt::cli::kUsage;
+  }
 
   try {
     auto tok = gpt::load_tokenizer(model);
@@ -75,7 +93,7 @@ int main(int argc, char** argv) {
                 << "\nadded_tokens: " << tok->added_tokens().size()
                 << "\nchat_template: " << (tok->chat_template().empty() ? "no" : "yes") << "\n";
     }
-    if (app.count("text") == 0) {
+    if (!have_text) {
       std::ostringstream ss;
       if (!file.empty()) {
         std::ifstream f(file, std::ios::binary);
@@ -92,7 +110,10 @@ int main(int argc, char** argv) {
       std::istringstream in(text);
       long long v;
       while (in >> v) ids.push_back(static_cast<gpt::Token>(v));
-      if (!in.eof()) throw gpt::InvalidArgument("--decode expects integer ids separated by spaces");
+      if (!in.eof()) {
+        std::fprintf(stderr, "gpt-tokenize: --decode expects integer ids separated by spaces\n");
+        return gpt::cli::kUsage;
+      }
       std::cout << tok->decode(ids) << "\n";
       return 0;
     }
@@ -109,7 +130,7 @@ int main(int argc, char** argv) {
     std::cerr << "gpt-tokenize: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "gpt-tokenize: " << e.what() << "\n";
+    std::cerr << "gpt-tokenize: unexpected error: " << e.what() << "\n";
     return 1;
   }
   return 0;

@@ -1,7 +1,8 @@
 # ctest driver: install the built library into a scratch prefix, build the
 # consumer project against it, run it on the tiny Llama fixture, and compare
 # its greedy tokens with the first 5 that transformers produced
-# (tests/data/models/llama/reference.json).
+# (tests/data/models/llama/reference.json); then the same with the installed
+# gpt-demo program.
 file(REMOVE_RECURSE ${WORK_DIR})
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -34,3 +35,15 @@ if(NOT tokens STREQUAL expected)
   message(FATAL_ERROR "consumer printed '${tokens}', transformers' greedy tokens are '${expected}'")
 endif()
 message(STATUS "consumer generated: ${tokens}")
+
+# The installed programs run from the prefix (they find libgpt through their
+# RPATH, $ORIGIN/../lib) and give the same greedy tokens.
+run(${WORK_DIR}/prefix/bin/gpt-demo -m ${TEST_DATA_DIR}/models/llama -n 5 ${prompt})
+string(STRIP "${last_output}" tokens)
+if(NOT tokens STREQUAL expected)
+  message(FATAL_ERROR "installed gpt-demo printed '${tokens}', transformers' greedy tokens are '${expected}'")
+endif()
+foreach(tool gpt-generate gpt-tokenize gpt-bench)
+  run(${WORK_DIR}/prefix/bin/${tool} --help)
+endforeach()
+message(STATUS "installed gpt-demo generated: ${tokens}")

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,10 +24,11 @@ struct ToolRun {
   std::string out, err;
 };
 
-// Runs the tool with `args` (shell words), stdin from /dev/null unless given.
-ToolRun run(const std::string& args, const std::string& stdin_file = "/dev/null") {
+// Runs a program of tools/ with `args` (shell words), stdin from /dev/null
+// unless given.
+ToolRun run_tool(const std::string& tool, const std::string& args, const std::string& stdin_file = "/dev/null") {
   const fs::path err = fs::temp_directory_path() / ("gpt_cli_err_" + std::to_string(::getpid()));
-  const std::string cmd = kTool + " " + args + " < " + stdin_file + " 2> " + err.string();
+  const std::string cmd = tool + " " + args + " < " + stdin_file + " 2> " + err.string();
   ToolRun r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -38,6 +41,10 @@ ToolRun run(const std::string& args, const std::string& stdin_file = "/dev/null"
   r.err.assign(std::istreambuf_iterator<char>(e), {});
   fs::remove(err);
   return r;
+}
+
+ToolRun run(const std::string& args, const std::string& stdin_file = "/dev/null") {
+  return run_tool(kTool, args, stdin_file);
 }
 
 int lines(const std::string& s) {
@@ -111,9 +118,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"-m MODEL -p hi --chat --chat-template nope", 2, "chat-template"},
                       BadInput{"-m MODEL -p hi --temp abc", 2, "temp"},
                       BadInput{"-m MODEL -p hi --no-such-flag", 2, "no-such-flag"},
+                      BadInput{"-m MODEL -p hi --stop ''", 2, "--stop"},
                       BadInput{"-q -m MODEL -c 8 -p 'a b c d e f g h i j k l m n o p'", 1, "context"},
                       BadInput{"-m " GPT_TEST_DATA_DIR "/gguf/truncated.gguf -p hi", 1, "truncated.gguf"},
-                      BadInput{"-m " GPT_TEST_DATA_DIR "/models -p hi", 1, "config.json"}));
+                      BadInput{"-m " GPT_TEST_DATA_DIR "/models -p hi", 1, "config.json"}),
+    [](const ::testing::TestParamInfo<BadInput>& i) { return "case_" + std::to_string(i.index); });
 
 TEST(GptGenerate, HelpListsEveryFlagAndExitCodes) {
   const ToolRun r = run("--help");
@@ -122,6 +131,87 @@ TEST(GptGenerate, HelpListsEveryFlagAndExitCodes) {
                            "--repeat-penalty", "--seed", "--threads", "--stop", "--chat", "--system", "--json",
                            "--logprobs", "--quiet", "--chat-template", "Exit codes"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
+// Every program in tools/ keeps the same exit codes (0 ok, 1 error, 2 invalid
+// command line), prints one line for an error, and takes -m/--model.
+struct ToolCase {
+  const char* tool;
+  const char* args;
+  int rc;
+  const char* words;  // in stdout for rc 0, in the one stderr line otherwise
+};
+
+class EveryTool : public ::testing::TestWithParam<ToolCase> {};
+
+TEST_P(EveryTool, ExitCodeAndMessage) {
+  std::string args = GetParam().args;
+  const auto pos = args.find("MODEL");
+  if (pos != std::string::npos) args.replace(pos, 5, kModel);
+  const ToolRun r = run_tool(std::string(GPT_TOOLS_DIR) + "/" + GetParam().tool, args);
+  EXPECT_EQ(r.rc, GetParam().rc) << r.err;
+  if (GetParam().rc == 0) {
+    EXPECT_NE(r.out.find(GetParam().words), std::string::npos) << r.out;
+  } else {
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(GetParam().words), std::string::npos) << r.err;
+  }
+}
+
+#define TINY GPT_TEST_DATA_DIR "/gguf/llama.F32.gguf"
+INSTANTIATE_TEST_SUITE_P(
+    Cases, EveryTool,
+    ::testing::Values(ToolCase{"gpt-tokenize", "--help", 0, "Exit codes"},
+                      ToolCase{"gpt-tokenize", "", 2, "no model"},
+                      ToolCase{"gpt-tokenize", "--bogus", 2, "bogus"},
+                      ToolCase{"gpt-tokenize", "-m MODEL a b", 2, "too many arguments"},
+                      ToolCase{"gpt-tokenize", "-m MODEL --decode '1 x'", 2, "--decode"},
+                      ToolCase{"gpt-tokenize", "-m /nonexistent.gguf hi", 1, "nonexistent"},
+                      ToolCase{"gpt-bench", "--help", 0, "Exit codes"},
+                      ToolCase{"gpt-bench", "-m " TINY " -t abc", 2, "--threads"},
+                      ToolCase{"gpt-bench", "-m " TINY " -p 1,-5", 2, "--n-prompt"},
+                      ToolCase{"gpt-bench", "-m " TINY " --bogus", 2, "bogus"},
+                      ToolCase{"gpt-bench", "-m /nonexistent.gguf -p 8 -n 0 -r 1", 1, "nonexistent"},
+                      ToolCase{"gpt-demo", "--help", 0, "Exit codes"},
+                      ToolCase{"gpt-demo", "", 2, "no model"},
+                      ToolCase{"gpt-demo", "-m " TINY " -n x", 2, "n-tokens"},
+                      ToolCase{"gpt-demo", "-m " TINY " 1 two", 2, "token id"},
+                      ToolCase{"gpt-demo", "-m /nonexistent.gguf", 1, "nonexistent"},
+                      ToolCase{"bench-tokenize", "--help", 0, "Exit codes"},
+                      ToolCase{"bench-tokenize", "-t /dev/null", 2, "at least one tokenizer"},
+                      ToolCase{"bench-tokenize", "-t /dev/null --bogus", 2, "bogus"},
+                      ToolCase{"bench-kernels", "--help", 0, "Exit codes"},
+                      ToolCase{"bench-kernels", "Q9_9", 2, "unknown type"}),
+    [](const ::testing::TestParamInfo<ToolCase>& i) {
+      std::string n = std::string(i.param.tool) + "_" + std::to_string(i.index);
+      for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+      return n;
+    });
+
+// The -m form and the older positional form run the same model.
+TEST(GptDemo, ModelFlagAndPositionalFormAgree) {
+  const std::string tool = std::string(GPT_TOOLS_DIR) + "/gpt-demo";
+  const ToolRun a = run_tool(tool, "-m " TINY " -n 5 1 2 3");
+  const ToolRun b = run_tool(tool, TINY " 5 1 2 3");
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(std::count(a.out.begin(), a.out.end(), ' '), 5) << a.out;
+}
+
+// gpt-tokenize prints the library's ids in either form, and decodes them back.
+TEST(GptTokenize, ModelFlagAndPositionalFormAgreeWithTheLibrary) {
+  const std::string tool = std::string(GPT_TOOLS_DIR) + "/gpt-tokenize";
+  const auto tok = gpt::load_tokenizer(kModel);
+  std::string ids;
+  for (auto id : tok->encode("Hello world, again", {.add_special_tokens = false}))
+    ids += (ids.empty() ? "" : " ") + std::to_string(id);
+  const ToolRun a = run_tool(tool, "-m " + kModel + " 'Hello world, again'");
+  const ToolRun b = run_tool(tool, kModel + " 'Hello world, again'");
+  const ToolRun c = run_tool(tool, "--model " + kModel + " --decode '" + ids + "'");
+  ASSERT_EQ(a.rc, 0) << a.err;
+  EXPECT_EQ(a.out, ids + "\n");
+  EXPECT_EQ(b.out, a.out);
+  EXPECT_EQ(c.out, "Hello world, again\n");
 }
 
 }  // namespace
