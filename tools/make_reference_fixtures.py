@@ -4,6 +4,7 @@ and Hugging Face transformers.
 
     python3 -m venv .venv && .venv/bin/pip install torch transformers safetensors
     .venv/bin/python tools/make_reference_fixtures.py        # writes tests/data/{ops,models}
+    .venv/bin/python tools/make_reference_fixtures.py --only llama-bias   # one checkpoint
 
 Everything is seeded, so a rerun with the same library versions rewrites the
 same numbers. Outputs:
@@ -180,7 +181,7 @@ def save_model(name, model, dtype=torch.float32, shard=None, n_tokens=16, seed=0
     for extra in ("generation_config.json",):
         if os.path.exists(os.path.join(path, extra)):
             os.remove(os.path.join(path, extra))
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, **{DTYPE_ARG: torch.float32}).eval()
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(100 + seed)
     tokens = torch.randint(0, vocab, (1, n_tokens), generator=g)
@@ -199,10 +200,14 @@ def save_model(name, model, dtype=torch.float32, shard=None, n_tokens=16, seed=0
     print(name, "files:", sorted(os.listdir(path)), "greedy:", greedy)
 
 
-def models():
+def models(only=None):
     from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, MistralConfig,
                               MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
     torch.manual_seed(0)
+    if only:  # regenerate one checkpoint, leave the others as they are
+        global save_model
+        real_save = save_model
+        save_model = lambda name, *a, **k: real_save(name, *a, **k) if name == only else None
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=256, n_embd=64, n_layer=2, n_head=4, n_positions=64,
                                       bos_token_id=0, eos_token_id=0))
     perturb(gpt2, 1)
@@ -235,8 +240,30 @@ def models():
     perturb(mistral, 5)
     save_model("mistral-window6", mistral, seed=5, n_tokens=16)
 
+    # Llama with biases on q/k/v/o (attention_bias) and on gate/up/down
+    # (mlp_bias): every bias is random and non-zero.
+    biased = LlamaForCausalLM(LlamaConfig(tie_word_embeddings=False, attention_bias=True, mlp_bias=True, **llama_kw))
+    perturb(biased, 6)
+    save_model("llama-bias", biased, seed=6)
+
+
+def _dtype_arg():
+    """from_pretrained's dtype argument: `dtype` since transformers 4.56,
+    `torch_dtype` before."""
+    import transformers
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+DTYPE_ARG = None
 
 if __name__ == "__main__":
+    import sys
+    DTYPE_ARG = _dtype_arg()
+    if len(sys.argv) == 3 and sys.argv[1] == "--only":  # e.g. --only llama-bias
+        torch.set_grad_enabled(False)
+        models(sys.argv[2])
+        sys.exit(0)
     os.makedirs(OPS, exist_ok=True)
     os.makedirs(MODELS, exist_ok=True)
     torch.set_grad_enabled(False)

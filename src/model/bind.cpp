@@ -2,6 +2,7 @@
 // fills the per-role pointers the decoder uses. Small vectors (norm weights,
 // biases) are converted to f32 here so the decoder can map them directly.
 #include <cstring>
+#include <set>
 
 #include "gpt/error.h"
 #include "kernels/kernels.h"
@@ -14,6 +15,7 @@ namespace {
 struct Binder {
   ModelData& m;
   const std::string& source;
+  std::set<std::string, std::less<>> bound;  // canonical names the decoder uses
 
   // The tensor as the file names it.
   std::string file_name(const std::string& name) const {
@@ -31,6 +33,7 @@ struct Binder {
                                       std::nullopt, name);
       return nullptr;
     }
+    bound.insert(name);
     TensorView& t = it->second;
     if (t.shape != shape) {
       TensorView want;
@@ -51,6 +54,12 @@ struct Binder {
                         " block size", std::nullopt, file_name(name));
     return &t;
   }
+
+  // A tensor the config announces (a bias, a LayerNorm shift): required when
+  // `wanted`, otherwise not read, so that a stray one is refused below.
+  const TensorView* get_if(bool wanted, const std::string& name, std::vector<std::int64_t> shape) {
+    return wanted ? get(name, std::move(shape), true) : nullptr;
+  }
 };
 
 }  // namespace
@@ -58,7 +67,7 @@ struct Binder {
 void bind_weights(ModelData& m, const std::string& source) {
   const ModelConfig& c = m.config;
   c.validate();
-  Binder b{m, source};
+  Binder b{m, source, {}};
   const std::int64_t d = c.d_model, hd = c.head_dim;
   const std::int64_t q_out = c.n_head * hd, kv_out = c.n_kv_head * hd;
   const bool ln = c.norm == NormKind::LayerNorm && c.norm_bias;
@@ -67,7 +76,7 @@ void bind_weights(ModelData& m, const std::string& source) {
   if (c.position == PositionKind::Learned)
     m.position_embd = b.get("position_embd.weight", {c.max_seq_len, d}, true);
   m.output_norm = b.get("output_norm.weight", {d}, true);
-  m.output_norm_b = b.get("output_norm.bias", {d}, ln);
+  m.output_norm_b = b.get_if(ln, "output_norm.bias", {d});
   m.output = c.tied_embeddings ? m.token_embd : b.get("output.weight", {c.vocab_size, d}, false);
   if (!m.output) m.output = m.token_embd;  // checkpoints without an LM head tie it implicitly
 
@@ -76,28 +85,38 @@ void bind_weights(ModelData& m, const std::string& source) {
     LayerWeights& L = m.layers[static_cast<std::size_t>(i)];
     const std::string p = "blk." + std::to_string(i) + ".";
     L.attn_norm = b.get(p + "attn_norm.weight", {d}, true);
-    L.attn_norm_b = b.get(p + "attn_norm.bias", {d}, ln);
+    L.attn_norm_b = b.get_if(ln, p + "attn_norm.bias", {d});
     if (m.tensors.count(p + "attn_qkv.weight")) {
       L.wqkv = b.get(p + "attn_qkv.weight", {q_out + 2 * kv_out, d}, true);
-      L.bqkv = b.get(p + "attn_qkv.bias", {q_out + 2 * kv_out}, c.attn_qkv_bias);
+      L.bqkv = b.get_if(c.attn_qkv_bias, p + "attn_qkv.bias", {q_out + 2 * kv_out});
     } else {
       L.wq = b.get(p + "attn_q.weight", {q_out, d}, true);
       L.wk = b.get(p + "attn_k.weight", {kv_out, d}, true);
       L.wv = b.get(p + "attn_v.weight", {kv_out, d}, true);
-      L.bq = b.get(p + "attn_q.bias", {q_out}, c.attn_qkv_bias);
-      L.bk = b.get(p + "attn_k.bias", {kv_out}, c.attn_qkv_bias);
-      L.bv = b.get(p + "attn_v.bias", {kv_out}, c.attn_qkv_bias);
+      L.bq = b.get_if(c.attn_qkv_bias, p + "attn_q.bias", {q_out});
+      L.bk = b.get_if(c.attn_qkv_bias, p + "attn_k.bias", {kv_out});
+      L.bv = b.get_if(c.attn_qkv_bias, p + "attn_v.bias", {kv_out});
     }
     L.wo = b.get(p + "attn_output.weight", {d, q_out}, true);
-    L.bo = b.get(p + "attn_output.bias", {d}, c.attn_out_bias);
+    L.bo = b.get_if(c.attn_out_bias, p + "attn_output.bias", {d});
     L.ffn_norm = b.get(p + "ffn_norm.weight", {d}, true);
-    L.ffn_norm_b = b.get(p + "ffn_norm.bias", {d}, ln);
+    L.ffn_norm_b = b.get_if(ln, p + "ffn_norm.bias", {d});
     if (c.gated_mlp) L.w_gate = b.get(p + "ffn_gate.weight", {c.d_ff, d}, true);
     L.w_up = b.get(p + "ffn_up.weight", {c.d_ff, d}, true);
-    L.b_up = b.get(p + "ffn_up.bias", {c.d_ff}, c.mlp_bias);
+    L.b_up = b.get_if(c.mlp_bias, p + "ffn_up.bias", {c.d_ff});
     L.w_down = b.get(p + "ffn_down.weight", {d, c.d_ff}, true);
-    L.b_down = b.get(p + "ffn_down.bias", {d}, c.mlp_bias);
+    L.b_down = b.get_if(c.mlp_bias, p + "ffn_down.bias", {d});
+    if (c.gated_mlp) L.b_gate = b.get_if(c.mlp_bias, p + "ffn_gate.bias", {c.d_ff});
   }
+  // A tied checkpoint may still carry its LM head; the decoder reads the
+  // embedding for it, as transformers does.
+  if (c.tied_embeddings && m.tensors.count("output.weight")) b.bound.insert("output.weight");
+  // A tensor the decoder does not read is math the engine would silently
+  // skip (a bias, a norm, a scaling table): refuse the checkpoint instead.
+  for (const auto& [name, t] : m.tensors)
+    if (!b.bound.count(name))
+      throw UnsupportedModel(source + ": tensor '" + b.file_name(name) + "' is not used by the engine's " +
+                             c.architecture + " decoder (the feature it belongs to is not implemented)");
 }
 
 }  // namespace gpt::detail

@@ -136,7 +136,7 @@ struct Session::State {
       h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
       RowMatrix up = project(h, L.w_up, L.b_up, threads);  // [T, d_ff]
       if (L.w_gate) {
-        RowMatrix gate = project(h, L.w_gate, nullptr, threads);
+        RowMatrix gate = project(h, L.w_gate, L.b_gate, threads);  // [T, d_ff]
         ops::activate(gate, c.activation);
         up.array() *= gate.array();
       } else {

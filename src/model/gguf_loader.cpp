@@ -81,9 +81,13 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
                            "' is not supported");
   c.activation = info->activation;
   c.gated_mlp = info->gated;
-  c.attn_qkv_bias = info->qkv_bias;
-  c.attn_out_bias = info->out_bias;
-  c.mlp_bias = info->mlp_bias;
+  // llama.cpp applies these biases wherever a file has them (Llama-family
+  // files of models trained with biases carry them): present in the first
+  // block means required in every block; a stray one elsewhere is refused.
+  auto in_block0 = [&](const char* n) { return f.find_tensor(std::string("blk.0.") + n) != nullptr; };
+  c.attn_qkv_bias = info->qkv_bias || in_block0("attn_q.bias") || in_block0("attn_qkv.bias");
+  c.attn_out_bias = info->out_bias || in_block0("attn_output.bias");
+  c.mlp_bias = info->mlp_bias || in_block0("ffn_up.bias") || in_block0("ffn_down.bias");
   c.bos_token_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
   if (f.has("tokenizer.ggml.eos_token_id")) c.eos_token_ids.push_back(f.get_int("tokenizer.ggml.eos_token_id", -1));
 

@@ -220,8 +220,12 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
   const io::SafetensorsCheckpoint ck = io::open_safetensors(path);
   for (const auto& f : ck.files) m->storage.push_back(f);
   const auto rules = name_rules(type);
+  // Buffers some checkpoints save that are not weights: rotary frequency
+  // tables (recomputed from the config) and GPT-2's causal-mask buffers.
+  static const std::regex buffers(R"(^.*rotary_emb\.inv_freq$|^(?:transformer\.)?h\.\d+\.attn\.(?:bias|masked_bias)$)");
   for (const auto& [name, entry] : ck.tensors) {
     const auto& [view, file] = entry;
+    bool known = false;
     for (const auto& rule : rules) {
       std::smatch match;
       if (!std::regex_match(name, match, rule.pattern)) continue;
@@ -230,8 +234,14 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
       v.name = canonical;
       m->tensors[canonical] = std::move(v);
       m->source_names[canonical] = name;
+      known = true;
       break;
     }
+    // A tensor of a part the engine does not implement (a q/k norm, a
+    // scaling table...): refuse rather than run without it.
+    if (!known && !std::regex_match(name, buffers))
+      throw UnsupportedModel(file + ": tensor '" + name + "' is not used by the engine's " + type +
+                             " decoder (the feature it belongs to is not implemented)");
   }
   for (const auto& f : ck.files)
     for (const auto& [name, type] : f->other_tensors())

@@ -32,6 +32,7 @@ struct LayerWeights {
   const TensorView* ffn_norm = nullptr;     // [d_model]
   const TensorView* ffn_norm_b = nullptr;
   const TensorView* w_gate = nullptr;       // [d_ff, d_model] (gated MLP only)
+  const TensorView* b_gate = nullptr;       // [d_ff] (gated MLP with biases only)
   const TensorView* w_up = nullptr;         // [d_ff, d_model]
   const TensorView* b_up = nullptr;
   const TensorView* w_down = nullptr;       // [d_model, d_ff]

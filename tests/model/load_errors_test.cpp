@@ -115,6 +115,28 @@ TEST(LoadErrors, TruncatedFile) {
   }
 }
 
+// Appends an f32 tensor of `n` values to the checkpoint.
+void add_tensor(Checkpoint& c, const std::string& name, std::int64_t n) {
+  const std::size_t start = c.data.size();
+  c.data.append(std::size_t(n) * 4, '\0');
+  c.header[name] = {{"dtype", "F32"}, {"shape", {n}}, {"data_offsets", {start, c.data.size()}}};
+}
+
+// A tensor the decoder would not read is a feature the engine lacks: the
+// checkpoint is refused by the tensor's name, never run without it.
+TEST(LoadErrors, TensorOfAnUnimplementedFeature) {
+  ScratchModel s;
+  Checkpoint c = read_fixture();
+  add_tensor(c, "model.layers.0.self_attn.q_norm.weight", 16);  // Qwen3-style q norm
+  expect_error<UnsupportedModel>(s.write(c), s.file(), "model.layers.0.self_attn.q_norm.weight", "not used");
+  c = read_fixture();
+  add_tensor(c, "model.layers.1.mlp.up_proj.bias", 128);  // a bias the config (mlp_bias: false) does not announce
+  expect_error<UnsupportedModel>(s.write(c), s.file(), "model.layers.1.mlp.up_proj.bias", "not used");
+  c = read_fixture();
+  add_tensor(c, "model.layers.0.self_attn.rotary_emb.inv_freq", 8);  // a buffer, recomputed from the config
+  EXPECT_NO_THROW(Model::load(s.write(c)));
+}
+
 TEST(LoadErrors, BadConfig) {
   ScratchModel s;
   Checkpoint c = read_fixture();

@@ -50,7 +50,8 @@ TEST_P(HfParity, GreedyTokensMatchTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, HfParity,
-                         ::testing::Values("gpt2", "llama", "llama-tied-bf16-sharded", "qwen2-f16", "mistral-window6"),
+                         ::testing::Values("gpt2", "llama", "llama-bias", "llama-tied-bf16-sharded", "qwen2-f16",
+                                           "mistral-window6"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (auto& ch : n) if (ch == '-') ch = '_';
