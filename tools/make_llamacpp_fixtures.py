@@ -5,6 +5,7 @@ default model, for the conformance test (tests/model/conformance_test.cpp).
     tools/fetch-model
     .venv/bin/pip install llama-cpp-python torch transformers gguf accelerate safetensors
     .venv/bin/python tools/make_llamacpp_fixtures.py
+    .venv/bin/python tools/make_llamacpp_fixtures.py --greedy-only   # llama-cpp-python alone
 
 For each prompt it records the token ids (llama.cpp's tokenizer), and for
 every position the 40 largest logits of llama.cpp and of transformers
@@ -17,10 +18,10 @@ tests/data/gguf/llama.Q8_0.llamacpp.json.
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
-import torch
 from llama_cpp import Llama
 from safetensors.numpy import save_file
 
@@ -35,6 +36,7 @@ TOP = 40
 LLAMA_ARGS = dict(n_ctx=512, n_batch=512, n_ubatch=512, logits_all=True, n_threads=2, verbose=False, seed=0,
                   type_k=0, type_v=0, flash_attn=False)
 GREEDY = 32
+GREEDY_TOP = 8
 
 PROMPTS = [
     ("english", "The history of the printing press begins in the fifteenth century, when", False),
@@ -54,19 +56,23 @@ def llama_logits(llm, tokens):
 
 
 def llama_greedy(llm, tokens, n, details=False):
-    """n greedy tokens; with details, also each step's runner-up token and
-    the margin between the best and the runner-up logit."""
+    """n greedy tokens; with details, also each step's runner-up token, the
+    margin between the best and the runner-up logit, and the GREEDY_TOP
+    largest logits with their ids (so a test can tell how far any other
+    token was from llama.cpp's choice)."""
     llm.reset()
     llm.eval(tokens)
-    out, second, margin = [], [], []
+    out, second, margin, top_ids, top_logits = [], [], [], [], []
     for _ in range(n):
         s = np.array(llm.scores[llm.n_tokens - 1])
         order = np.argsort(-s, kind="stable")
         out.append(int(order[0]))
         second.append(int(order[1]))
         margin.append(float(s[order[0]] - s[order[1]]))
+        top_ids.append([int(t) for t in order[:GREEDY_TOP]])
+        top_logits.append([float(s[t]) for t in order[:GREEDY_TOP]])
         llm.eval([int(order[0])])
-    return (out, second, margin) if details else out
+    return (out, second, margin, top_ids, top_logits) if details else out
 
 
 def top(logits):
@@ -74,7 +80,28 @@ def top(logits):
     return ids.tolist(), np.take_along_axis(logits, ids, axis=1).tolist()
 
 
+def greedy_only():
+    """Re-runs only llama.cpp's greedy continuations (ids, runner-ups,
+    margins, top logits per step) into the existing smollm2.json; needs
+    llama-cpp-python and numpy, not torch or transformers."""
+    path = os.path.join(OUT, "smollm2.json")
+    data = json.load(open(path))
+    llm = Llama(model_path=MODEL, **LLAMA_ARGS)
+    for case in data["cases"]:
+        ref = case["llamacpp"]
+        greedy, second, margin, g_ids, g_logits = llama_greedy(llm, case["tokens"], GREEDY, details=True)
+        same = next((i for i in range(GREEDY) if greedy[i] != ref["greedy"][i]), GREEDY)
+        print(f"{case['name']}: greedy equal to the stored one for {same} of {GREEDY} steps")
+        ref.update({"greedy": greedy, "greedy_second": second, "greedy_margin": margin, "greedy_top_ids": g_ids,
+                    "greedy_top_logits": g_logits})
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
 def main():
+    if "--greedy-only" in sys.argv[1:]:
+        return greedy_only()
+    import torch  # only the full run compares with transformers
     os.makedirs(OUT, exist_ok=True)
     llm = Llama(model_path=MODEL, **LLAMA_ARGS)
     llm_f16kv = Llama(model_path=MODEL, **dict(LLAMA_ARGS, type_k=None, type_v=None))  # llama.cpp's default cache
@@ -97,13 +124,14 @@ def main():
         self_top = float(np.sum((sel - np.array(lv)) ** 2) / np.sum(np.array(lv) ** 2))
         self_last = float(np.sum((l16[-1] - ll[-1]) ** 2) / np.sum(ll[-1] ** 2))
         ti, tv = top(tl)
-        greedy, second, margin = llama_greedy(llm, tokens, GREEDY, details=True)
+        greedy, second, margin, g_ids, g_logits = llama_greedy(llm, tokens, GREEDY, details=True)
         f16kv = llama_greedy(llm_f16kv, tokens, GREEDY)
         split = next((i for i in range(GREEDY) if f16kv[i] != greedy[i]), None)
         last[name] = ll[-1].astype(np.float16)
         cases.append({"name": name, "text": text, "special": special, "tokens": tokens,
                       "llamacpp": {"top_ids": li, "top_logits": lv, "greedy": greedy, "greedy_second": second,
-                                   "greedy_margin": margin, "f16_kv_cache_greedy": f16kv,
+                                   "greedy_margin": margin, "greedy_top_ids": g_ids, "greedy_top_logits": g_logits,
+                                   "f16_kv_cache_greedy": f16kv,
                                    "f16_kv_cache_nmse_top": self_top, "f16_kv_cache_nmse_last": self_last},
                       "transformers": {"top_ids": ti, "top_logits": tv}})
         nmse = float(np.sum((tl - ll) ** 2) / np.sum(ll ** 2))

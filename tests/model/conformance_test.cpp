@@ -4,6 +4,7 @@
 // tools/fetch-model (CI runs it first).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -91,30 +92,67 @@ TEST_P(Conformance, LogitsMatchLlamaCpp) {
   EXPECT_LE(hf.nmse, 1e-3);
 }
 
-// Greedy tokens equal llama.cpp's until llama.cpp itself is at a near-tie:
-// a step where its best and second-best logits are within 0.3 (llama.cpp's
-// own f16- and f32-KV-cache runs part ways only at such steps). There our
-// token must be one of those two, and the comparison ends.
+// Greedy tokens equal llama.cpp's until the two engines reach a near-tie,
+// of any number of tokens. At the first step where they part, call a =
+// llama.cpp's token and b = ours: llama.cpp puts b g_L = L[a] - L[b] below a,
+// we put a g_O = O[b] - O[a] below b, so the two engines disagree on the
+// difference a - b by g_L + g_O. That must be no more than they disagree on
+// such differences anyway: D, the largest |(O[a] - O[k]) - (L[a] - L[k])|
+// over every prompt position (a = llama.cpp's best there, k its 8 best),
+// measured in the same run. The two engines round activations to 8 bits at
+// slightly different points of a numerically fragile model, and CPUs with
+// and without AVX-512 accumulate in different orders, so D is a few tenths;
+// a wrong layout or kernel gives NMSE far above LogitsMatchLlamaCpp's
+// bounds. Past the split the contexts differ and the comparison ends.
+double pairwise_disagreement(const RowMatrix& ours, const nlohmann::json& ids, const nlohmann::json& vals) {
+  double d = 0;
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    const auto a = ids[t][0].get<Eigen::Index>();
+    const double la = vals[t][0].get<double>();
+    for (std::size_t k = 1; k < 8; ++k) {
+      const auto b = ids[t][k].get<Eigen::Index>();
+      const double ours_diff = double(ours(Eigen::Index(t), a)) - double(ours(Eigen::Index(t), b));
+      d = std::max(d, std::abs(ours_diff - (la - vals[t][k].get<double>())));
+    }
+  }
+  return d;
+}
+
 TEST_P(Conformance, GreedyContinuationMatchesLlamaCpp) {
   const auto lm = default_model();
   const auto& c = get(GetParam());
+  const auto prompt = c["tokens"].get<std::vector<Token>>();
   Session s(lm->model_ptr(), {.context_length = 512});
-  const auto ours = greedy_generate(s, c["tokens"].get<std::vector<Token>>(), 32);
+  const auto ours = greedy_generate(s, prompt, 32);
   const auto& ref = c["llamacpp"];
   const auto theirs = ref["greedy"].get<std::vector<Token>>();
   ASSERT_EQ(ours.size(), theirs.size());
   std::size_t i = 0;
   while (i < ours.size() && ours[i] == theirs[i]) ++i;
   std::printf("[ measure  ] %-8s greedy: %zu of 32 tokens equal to llama.cpp's", GetParam().c_str(), i);
-  if (i < ours.size()) {
-    const double margin = ref["greedy_margin"][i].get<double>();
-    std::printf(", then a near-tie in llama.cpp (margin %.3f): ours %d, llama.cpp %d / runner-up %d\n", margin, ours[i],
-                theirs[i], ref["greedy_second"][i].get<int>());
-    EXPECT_LT(margin, 0.3) << "split at step " << i << " where llama.cpp is not at a near-tie";
-    EXPECT_EQ(ours[i], ref["greedy_second"][i].get<Token>());
-  } else {
+  if (i == ours.size()) {
     std::printf("\n");
+    return;
   }
+  // llama.cpp's view of the step: its best logit and its logit for our token.
+  const auto ids = ref["greedy_top_ids"][i].get<std::vector<Token>>();
+  const auto vals = ref["greedy_top_logits"][i].get<std::vector<double>>();
+  const auto at = std::find(ids.begin(), ids.end(), ours[i]);
+  ASSERT_NE(at, ids.end()) << "step " << i << ": our token " << ours[i] << " is not among llama.cpp's 8 best";
+  const double their_gap = vals.front() - vals[std::size_t(at - ids.begin())];
+  // Ours: the same context (the tokens agree up to here), our logits.
+  std::vector<Token> context = prompt;
+  context.insert(context.end(), ours.begin(), ours.begin() + std::ptrdiff_t(i));
+  Session replay(lm->model_ptr(), {.context_length = 512});
+  const RowMatrix logits = replay.forward(context);
+  const auto last = logits.row(logits.rows() - 1);
+  const double our_gap = double(last.maxCoeff()) - double(last(theirs[i]));
+  Session full(lm->model_ptr(), {.context_length = 512});
+  const double D = pairwise_disagreement(full.forward(prompt), ref["top_ids"], ref["top_logits"]);
+  std::printf(", then a near-tie: ours %d, llama.cpp's %d; llama.cpp puts ours %.3f below its best (rank %td of 8), "
+              "we put llama.cpp's %.3f below ours; sum %.3f, prompt disagreement D %.3f\n",
+              ours[i], theirs[i], their_gap, at - ids.begin() + 1, our_gap, their_gap + our_gap, D);
+  EXPECT_LE(their_gap + our_gap, D) << "split at step " << i << " beyond the engines' disagreement on the prompt";
 }
 
 TEST_P(Conformance, TokenizerMatchesLlamaCpp) {
