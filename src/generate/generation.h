@@ -14,6 +14,12 @@ namespace gpt::detail {
 void validate(const GenerateOptions& options);
 // The KV-cache size a generation uses.
 std::int64_t context_for(const Model& model, const GenerateOptions& options);
+// The Session options a generation uses (context, threads, memory cap).
+SessionOptions session_options(const Model& model, const GenerateOptions& options);
+// Throws InvalidArgument when a text of `bytes` bytes cannot fit `context`
+// tokens whatever it holds (see Tokenizer::max_token_bytes); a no-op when
+// the tokenizer gives no bound.
+void check_text_fits(const Tokenizer& tok, std::size_t bytes, std::size_t extra_tokens, std::int64_t context);
 // Feeds prompt tokens in batches of options.prompt_batch; logits receives the
 // last position's logits. Returns false when the callback cancelled.
 bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& options,

@@ -1,5 +1,6 @@
 #include "tokenizer/bpe.h"
 
+#include <algorithm>
 #include <mutex>
 #include <queue>
 
@@ -90,6 +91,16 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> pieces,
       else d.append(p, i, static_cast<std::size_t>(n));
       i += static_cast<std::size_t>(n);
     }
+  }
+  // Byte-level BPE without NFC: every token covers exactly the bytes it
+  // decodes to (one byte without a byte token becomes unk, or nothing when
+  // there is no unk: then no bound holds).
+  bool every_byte_encodes = unk_ >= 0;
+  if (!every_byte_encodes)
+    every_byte_encodes = std::all_of(byte_token_.begin(), byte_token_.end(), [](Token t) { return t >= 0; });
+  if (opt_.byte_level && !opt_.nfc && every_byte_encodes) {
+    max_token_bytes_ = 1;
+    for (const std::string& d : decoded_) max_token_bytes_ = std::max(max_token_bytes_, d.size());
   }
 }
 
