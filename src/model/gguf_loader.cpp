@@ -7,6 +7,7 @@
 // RopeLayout::Interleaved on its weights as stored; qwen2 is converted without
 // the permutation and keeps the half-split layout.
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "gpt/error.h"
@@ -16,6 +17,12 @@
 namespace gpt::detail {
 
 namespace {
+
+std::string shortest(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 struct ArchInfo {
   const char* name;
@@ -63,7 +70,7 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
   auto f32 = [&](const std::string& k, double fallback) {
     const double v = f.get_float(k, fallback);
     if (!std::isfinite(v) || std::fabs(v) > std::numeric_limits<float>::max())
-      throw FormatError(path.string(), "metadata '" + k + "' = " + std::to_string(v) + " is not a finite f32",
+      throw FormatError(path.string(), "metadata '" + k + "' = " + shortest(v) + " is not a finite f32",
                         f.find(k) ? std::optional<std::uint64_t>(f.find(k)->offset) : std::nullopt);
     return static_cast<float>(v);
   };

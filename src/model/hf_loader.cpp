@@ -136,7 +136,7 @@ ModelConfig llama_like_config(const ConfigReader& r, const std::string& type) {
     throw UnsupportedModel(r.path + ": rope type '" + rope_type + "' is not supported (only plain rotary)");
   const double partial = r.get<double>("partial_rotary_factor", 1.0);
   if (!(partial > 0.0 && partial <= 1.0))
-    throw FormatError(r.path, "partial_rotary_factor " + std::to_string(partial) + " is not in (0, 1]");
+    throw FormatError(r.path, "partial_rotary_factor " + json(partial).dump() + " is not in (0, 1]");
   if (c.head_dim > 0 && c.head_dim <= ModelConfig::kMaxDimension)  // else validate() refuses head_dim
     c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * partial);
   c.activation = parse_activation(r.get<std::string>("hidden_act", "silu"), r.path);

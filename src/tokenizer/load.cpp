@@ -264,6 +264,7 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
   } catch (const json::exception& e) {
     throw FormatError(src, std::string("unexpected content: ") + e.what());
   }
+  check_special_ids(*tok, src);
   apply_hf_config(*tok, file.parent_path(), false);
   return tok;
 }
