@@ -94,14 +94,14 @@ class Tokenizer {
   // "bpe" or "sentencepiece".
   virtual std::string_view kind() const noexcept = 0;
 
-  // The most input bytes one token can stand for, when that is bounded: a
-  // text of n bytes then encodes to at least ceil(n / max_token_bytes())
-  // tokens (plus the special prefix/suffix), which lets a caller refuse a
-  // prompt that cannot fit the context before encoding it. 0 when there is
+  // A lower bound on encode(text).size() (without added special tokens),
+  // found in one pass over the text without encoding it, so that a caller
+  // can refuse a prompt that cannot fit the context before paying for its
+  // encoding. Sound, not a guess: every token covers at most a known number
+  // of the text's bytes that encode to something. 0 when the tokenizer gives
   // no such bound (a normalizer that can shrink the text, SentencePiece's
-  // whitespace folding, added tokens that swallow whitespace, bytes that
-  // encode to nothing).
-  std::size_t max_token_bytes() const noexcept;
+  // whitespace folding, added tokens that swallow whitespace).
+  std::size_t min_tokens(std::string_view text) const noexcept;
 
   // For loaders: fills in what the model files say beyond the vocabulary.
   // Not for use once the tokenizer is shared.
@@ -119,8 +119,14 @@ class Tokenizer {
   virtual std::string model_token_bytes(Token id) const = 0;
   // SentencePiece removes the space its dummy prefix put before the first word.
   virtual bool strip_leading_space() const noexcept { return false; }
-  // max_token_bytes() for the vocabulary (non-added) tokens; 0 = unbounded.
-  virtual std::size_t model_max_token_bytes() const noexcept { return 0; }
+  // For min_tokens(): the bytes of text that encode to at least part of a
+  // token, and in per_token the most such bytes one vocabulary token covers
+  // (left 0 when no bound holds).
+  virtual std::size_t model_encoded_bytes(std::string_view text, std::size_t& per_token) const noexcept {
+    (void)text;
+    per_token = 0;
+    return 0;
+  }
 
  private:
   friend class IncrementalDecoder;

@@ -62,17 +62,16 @@ SessionOptions session_options(const Model& m, const GenerateOptions& o) {
 
 // Refuses a text that cannot fit the context before encoding it (a 50 MB
 // prompt would otherwise become a 200 MB token vector first). Exact, not a
-// guess: when the tokenizer bounds the bytes one token stands for, a text
-// of n bytes has at least ceil(n / that) tokens; otherwise nothing is
-// refused here and feed_prompt() checks the encoded count.
-void check_text_fits(const Tokenizer& tok, std::size_t bytes, std::size_t extra_tokens, std::int64_t context) {
-  const std::size_t per_token = tok.max_token_bytes();
-  if (per_token == 0) return;
-  const std::size_t at_least = bytes / per_token + (bytes % per_token != 0) + extra_tokens;
+// guess: Tokenizer::min_tokens is a sound lower bound, 0 when the tokenizer
+// has none (then feed_prompt() checks the encoded count as before).
+void check_text_fits(const Tokenizer& tok, std::string_view text, std::size_t extra_tokens, std::int64_t context) {
+  const std::size_t least = tok.min_tokens(text);
+  if (least == 0) return;
+  const std::size_t at_least = least + extra_tokens;
   if (at_least >= static_cast<std::size_t>(context))
-    throw InvalidArgument("the prompt has at least " + std::to_string(at_least) + " tokens (" + std::to_string(bytes) +
-                          " bytes, at most " + std::to_string(per_token) + " per token) but the context holds " +
-                          std::to_string(context) + " (leave room for at least one new token)");
+    throw InvalidArgument("the prompt has at least " + std::to_string(at_least) + " tokens (" +
+                          std::to_string(text.size()) + " bytes) but the context holds " + std::to_string(context) +
+                          " (leave room for at least one new token)");
 }
 
 bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& o, Eigen::VectorXf& logits) {
@@ -228,7 +227,7 @@ ChatFormat LanguageModel::chat_format(const std::string& override_name) const {
 std::vector<Completion> LanguageModel::complete_n(const std::string& prompt, const GenerateOptions& options) const {
   detail::validate(options);
   const auto& special = tokenizer_->special_tokens();
-  detail::check_text_fits(*tokenizer_, prompt.size(), special.prefix.size() + special.suffix.size(),
+  detail::check_text_fits(*tokenizer_, prompt, special.prefix.size() + special.suffix.size(),
                           detail::context_for(*model_, options));
   const std::vector<Token> ids = tokenizer_->encode(prompt, {.add_special_tokens = true, .parse_special = false});
   if (ids.empty()) throw InvalidArgument("the prompt is empty and the model adds no BOS token");
@@ -281,8 +280,8 @@ Completion LanguageModel::chat(const std::vector<ChatMessage>& messages, const G
                                const std::string& template_override) const {
   const detail::ChatTemplateInfo info = detail::chat_template_info(*this, template_override);
   const std::string text = detail::render_chat(info, messages, true, detail::bos_text(*tokenizer_));
-  detail::check_text_fits(*tokenizer_, text.size(), tokenizer_->special_tokens().prefix.size(),
-                          detail::context_for(*model_, options));
+  // (encode_chat adds BOS only when the template did not spell it: no extra)
+  detail::check_text_fits(*tokenizer_, text, 0, detail::context_for(*model_, options));
   return complete_tokens(detail::encode_chat(*tokenizer_, text), options);
 }
 
@@ -306,7 +305,7 @@ Completion ChatSession::send(const std::string& user_message) {
   std::vector<ChatMessage> messages = history_;
   messages.push_back({"user", user_message});
   const std::string rendered = detail::render_chat({format_, default_system_}, messages, true, detail::bos_text(tok));
-  detail::check_text_fits(tok, rendered.size(), tok.special_tokens().prefix.size(), session_.context_length());
+  detail::check_text_fits(tok, rendered, 0, session_.context_length());
   const std::vector<Token> ids = detail::encode_chat(tok, rendered);
   // Keep the cached tokens that the new rendering starts with; feed the rest.
   std::size_t keep = 0;

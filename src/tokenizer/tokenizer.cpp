@@ -52,10 +52,14 @@ void Tokenizer::add_added_token(AddedToken t) {
   last = index;
 }
 
-std::size_t Tokenizer::max_token_bytes() const noexcept {
-  const std::size_t model = model_max_token_bytes();
-  if (model == 0 || added_strip_) return 0;
-  return std::max(model, added_max_bytes_);
+std::size_t Tokenizer::min_tokens(std::string_view text) const noexcept {
+  if (added_strip_) return 0;
+  std::size_t per_token = 0;
+  const std::size_t bytes = model_encoded_bytes(text, per_token);
+  if (per_token == 0) return 0;
+  // An added token covers at most its content's bytes.
+  per_token = std::max(per_token, added_max_bytes_);
+  return bytes / per_token + (bytes % per_token != 0);
 }
 
 void Tokenizer::check_id(Token id) const {
