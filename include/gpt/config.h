@@ -70,8 +70,13 @@ struct ModelConfig {
   std::int64_t bos_token_id = -1;
   std::vector<std::int64_t> eos_token_ids;
 
+  // Largest accepted size of any one dimension or row width (d_model,
+  // n_layer, head counts, head_dim, d_ff, n_head * head_dim, context).
+  static constexpr std::int64_t kMaxDimension = std::int64_t{1} << 31;
+
   // Throws UnsupportedModel naming the first inconsistent field
-  // (e.g. n_head not a multiple of n_kv_head, odd rotary_dim).
+  // (e.g. n_head not a multiple of n_kv_head, odd rotary_dim, a size past
+  // kMaxDimension, a non-finite epsilon or rope theta).
   void validate() const;
 };
 

@@ -72,6 +72,7 @@ struct GenerateOptions {
   int threads = 0;                       // 0 = all cores
   std::int64_t context_length = 0;       // 0 = the model's (capped at 4096 for memory)
   std::int32_t prompt_batch = 64;        // prompt tokens per forward pass (cancellation granularity)
+  std::size_t max_memory_bytes = std::size_t{16} << 30;  // KV cache + scratch cap (SessionOptions); 0 = none
   StreamCallback on_text;                // optional streaming callback (first completion only when n > 1)
 };
 

@@ -21,6 +21,11 @@ struct SessionOptions {
   std::int64_t context_length = 0;
   // Worker threads for matrix products; 0 = all cores (OpenMP default).
   int threads = 0;
+  // Most bytes the session may hold for its KV cache plus the scratch of
+  // one forward() call (activations, attention scores, logits; estimated
+  // from the shapes). A call that would need more throws InvalidArgument
+  // before allocating anything, naming both figures. 0 = no limit.
+  std::size_t max_memory_bytes = std::size_t{16} << 30;  // 16 GiB
 };
 
 class Session {

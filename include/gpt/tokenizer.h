@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace gpt {
@@ -93,6 +94,15 @@ class Tokenizer {
   // "bpe" or "sentencepiece".
   virtual std::string_view kind() const noexcept = 0;
 
+  // A lower bound on encode(text).size() (without added special tokens),
+  // found in one pass over the text without encoding it, so that a caller
+  // can refuse a prompt that cannot fit the context before paying for its
+  // encoding. Sound, not a guess: every token covers at most a known number
+  // of the text's bytes that encode to something. 0 when the tokenizer gives
+  // no such bound (a normalizer that can shrink the text, SentencePiece's
+  // whitespace folding, added tokens that swallow whitespace).
+  std::size_t min_tokens(std::string_view text) const noexcept;
+
   // For loaders: fills in what the model files say beyond the vocabulary.
   // Not for use once the tokenizer is shared.
   void set_special_tokens(SpecialTokens s) { special_ = std::move(s); }
@@ -109,6 +119,14 @@ class Tokenizer {
   virtual std::string model_token_bytes(Token id) const = 0;
   // SentencePiece removes the space its dummy prefix put before the first word.
   virtual bool strip_leading_space() const noexcept { return false; }
+  // For min_tokens(): the bytes of text that encode to at least part of a
+  // token, and in per_token the most such bytes one vocabulary token covers
+  // (left 0 when no bound holds).
+  virtual std::size_t model_encoded_bytes(std::string_view text, std::size_t& per_token) const noexcept {
+    (void)text;
+    per_token = 0;
+    return 0;
+  }
 
  private:
   friend class IncrementalDecoder;
@@ -120,7 +138,16 @@ class Tokenizer {
   std::unordered_map<std::string, Token> piece_ids_;
   std::vector<AddedToken> added_;
   std::unordered_map<Token, std::size_t> added_index_;  // id -> index in added_
-  std::vector<std::vector<std::size_t>> added_by_byte_;  // first byte -> added_ indices, longest first
+  // A byte trie over the added tokens' contents, for longest-match splitting
+  // in one pass: node 0 is the root; trie_edges_ maps node * 256 + byte to
+  // a child; trie_token_[node] holds the first and last added_ indices whose
+  // content ends there (-1 if none), and same_content_[i] the next added_
+  // index with the same content as added_[i] (-1 at the end of that list).
+  std::unordered_map<std::uint64_t, std::int32_t> trie_edges_;
+  std::vector<std::pair<std::int32_t, std::int32_t>> trie_token_;
+  std::vector<std::int32_t> same_content_;
+  std::size_t added_max_bytes_ = 0;  // longest added token content
+  bool added_strip_ = false;         // some added token has lstrip or rstrip
   SpecialTokens special_;
   std::string chat_template_;
 };

@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "gpt/generate.h"
@@ -14,6 +15,12 @@ namespace gpt::detail {
 void validate(const GenerateOptions& options);
 // The KV-cache size a generation uses.
 std::int64_t context_for(const Model& model, const GenerateOptions& options);
+// The Session options a generation uses (context, threads, memory cap).
+SessionOptions session_options(const Model& model, const GenerateOptions& options);
+// Throws InvalidArgument when text (plus extra_tokens) cannot fit `context`
+// tokens, judged by Tokenizer::min_tokens without encoding it; a no-op when
+// the tokenizer gives no bound.
+void check_text_fits(const Tokenizer& tok, std::string_view text, std::size_t extra_tokens, std::int64_t context);
 // Feeds prompt tokens in batches of options.prompt_batch; logits receives the
 // last position's logits. Returns false when the callback cancelled.
 bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& options,

@@ -56,6 +56,24 @@ std::int64_t context_for(const Model& m, const GenerateOptions& o) {
   return std::min<std::int64_t>(model_ctx, 4096);
 }
 
+SessionOptions session_options(const Model& m, const GenerateOptions& o) {
+  return {.context_length = context_for(m, o), .threads = o.threads, .max_memory_bytes = o.max_memory_bytes};
+}
+
+// Refuses a text that cannot fit the context before encoding it (a 50 MB
+// prompt would otherwise become a 200 MB token vector first). Exact, not a
+// guess: Tokenizer::min_tokens is a sound lower bound, 0 when the tokenizer
+// has none (then feed_prompt() checks the encoded count as before).
+void check_text_fits(const Tokenizer& tok, std::string_view text, std::size_t extra_tokens, std::int64_t context) {
+  const std::size_t least = tok.min_tokens(text);
+  if (least == 0) return;
+  const std::size_t at_least = least + extra_tokens;
+  if (at_least >= static_cast<std::size_t>(context))
+    throw InvalidArgument("the prompt has at least " + std::to_string(at_least) + " tokens (" +
+                          std::to_string(text.size()) + " bytes) but the context holds " + std::to_string(context) +
+                          " (leave room for at least one new token)");
+}
+
 bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& o, Eigen::VectorXf& logits) {
   if (tokens.empty()) return true;
   if (session.position() + static_cast<std::int64_t>(tokens.size()) >= session.context_length())
@@ -167,10 +185,18 @@ ChatTemplateInfo chat_template_info(const LanguageModel& lm, const std::string& 
 
 std::shared_ptr<const LanguageModel> LanguageModel::load(const std::filesystem::path& path, const LoadOptions& options) {
   if (std::filesystem::is_regular_file(path) && path.extension() == ".gguf") {
-    // One parse of the file serves the weights and the tokenizer.
-    auto gguf = std::make_shared<const io::GgufFile>(path.string());
-    auto model = std::make_shared<const Model>(detail::load_gguf(gguf));
-    return std::make_shared<const LanguageModel>(std::move(model), tok::tokenizer_from_gguf(*gguf));
+    try {
+      // One parse of the file serves the weights and the tokenizer.
+      auto gguf = std::make_shared<const io::GgufFile>(path.string());
+      auto model = std::make_shared<const Model>(detail::load_gguf(gguf));
+      return std::make_shared<const LanguageModel>(std::move(model), tok::tokenizer_from_gguf(*gguf));
+    } catch (const Error&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      throw FormatError(path.string(), "out of memory while loading");
+    } catch (const std::exception& e) {
+      throw FormatError(path.string(), std::string("unexpected content: ") + e.what());
+    }
   }
   auto model = Model::load(path, options);
   auto tok = load_tokenizer(path);
@@ -200,9 +226,12 @@ ChatFormat LanguageModel::chat_format(const std::string& override_name) const {
 
 std::vector<Completion> LanguageModel::complete_n(const std::string& prompt, const GenerateOptions& options) const {
   detail::validate(options);
+  const auto& special = tokenizer_->special_tokens();
+  detail::check_text_fits(*tokenizer_, prompt, special.prefix.size() + special.suffix.size(),
+                          detail::context_for(*model_, options));
   const std::vector<Token> ids = tokenizer_->encode(prompt, {.add_special_tokens = true, .parse_special = false});
   if (ids.empty()) throw InvalidArgument("the prompt is empty and the model adds no BOS token");
-  Session session(model_, {.context_length = detail::context_for(*model_, options), .threads = options.threads});
+  Session session(model_, detail::session_options(*model_, options));
   const auto t0 = Clock::now();
   Eigen::VectorXf logits;
   std::vector<Completion> out;
@@ -232,7 +261,7 @@ Completion LanguageModel::complete(const std::string& prompt, const GenerateOpti
 Completion LanguageModel::complete_tokens(const std::vector<Token>& prompt, const GenerateOptions& options) const {
   detail::validate(options);
   if (prompt.empty()) throw InvalidArgument("the prompt has no tokens");
-  Session session(model_, {.context_length = detail::context_for(*model_, options), .threads = options.threads});
+  Session session(model_, detail::session_options(*model_, options));
   const auto t0 = Clock::now();
   Eigen::VectorXf logits;
   if (!detail::feed_prompt(session, prompt, options, logits)) {
@@ -251,6 +280,8 @@ Completion LanguageModel::chat(const std::vector<ChatMessage>& messages, const G
                                const std::string& template_override) const {
   const detail::ChatTemplateInfo info = detail::chat_template_info(*this, template_override);
   const std::string text = detail::render_chat(info, messages, true, detail::bos_text(*tokenizer_));
+  // (encode_chat adds BOS only when the template did not spell it: no extra)
+  detail::check_text_fits(*tokenizer_, text, 0, detail::context_for(*model_, options));
   return complete_tokens(detail::encode_chat(*tokenizer_, text), options);
 }
 
@@ -262,7 +293,7 @@ ChatSession::ChatSession(std::shared_ptr<const LanguageModel> lm, const Generate
       options_(options),
       format_(lm_->chat_format(template_override)),
       default_system_(detail::chat_template_info(*lm_, template_override).default_system),
-      session_(lm_->model_ptr(), {.context_length = detail::context_for(lm_->model(), options), .threads = options.threads}) {
+      session_(lm_->model_ptr(), detail::session_options(lm_->model(), options)) {
   detail::validate(options_);
   if (!system_prompt.empty()) history_.push_back({"system", system_prompt});
 }
@@ -273,8 +304,9 @@ Completion ChatSession::send(const std::string& user_message) {
   const Tokenizer& tok = lm_->tokenizer();
   std::vector<ChatMessage> messages = history_;
   messages.push_back({"user", user_message});
-  const std::vector<Token> ids =
-      detail::encode_chat(tok, detail::render_chat({format_, default_system_}, messages, true, detail::bos_text(tok)));
+  const std::string rendered = detail::render_chat({format_, default_system_}, messages, true, detail::bos_text(tok));
+  detail::check_text_fits(tok, rendered, 0, session_.context_length());
+  const std::vector<Token> ids = detail::encode_chat(tok, rendered);
   // Keep the cached tokens that the new rendering starts with; feed the rest.
   std::size_t keep = 0;
   while (keep < cached_.size() && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;

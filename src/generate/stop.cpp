@@ -31,15 +31,42 @@ std::size_t incomplete_utf8_tail(std::string_view s) {
 StopMatcher::StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
   for (std::size_t i = 0; i < stops_.size(); ++i)
     if (stops_[i].empty()) throw InvalidArgument("stop string " + std::to_string(i) + " is empty");
+  // failure[k]: length of the longest proper prefix of s[0, k] that is also
+  // a suffix of it.
+  for (const auto& s : stops_) {
+    std::vector<std::size_t> f(s.size(), 0);
+    for (std::size_t k = 1, m = 0; k < s.size(); ++k) {
+      while (m > 0 && s[k] != s[m]) m = f[m - 1];
+      if (s[k] == s[m]) ++m;
+      f[k] = m;
+    }
+    failure_.push_back(std::move(f));
+  }
+  state_.assign(stops_.size(), 0);
 }
 
 std::string StopMatcher::push(std::string_view text) {
   if (stopped_) return {};
+  const std::size_t base = buffer_.size();  // buffer_ offset of text[0]
   buffer_.append(text);
 
-  // A complete stop string: the earliest start wins.
+  // Advance every automaton over the new bytes; a stop's first completion
+  // is its earliest occurrence, and the earliest start among those wins.
   std::size_t first = std::string::npos;
-  for (const auto& s : stops_) first = std::min(first, buffer_.find(s));
+  for (std::size_t k = 0; k < stops_.size(); ++k) {
+    const std::string& s = stops_[k];
+    const auto& f = failure_[k];
+    std::size_t m = state_[k];
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      while (m > 0 && text[i] != s[m]) m = f[m - 1];
+      if (text[i] == s[m]) ++m;
+      if (m == s.size()) {
+        first = std::min(first, base + i + 1 - s.size());
+        break;
+      }
+    }
+    state_[k] = m;
+  }
   if (first != std::string::npos) {
     std::string out = buffer_.substr(0, first);
     buffer_.clear();
@@ -47,17 +74,11 @@ std::string StopMatcher::push(std::string_view text) {
     return out;
   }
 
-  // Hold back the longest suffix that is a proper prefix of some stop string.
+  // Hold back the longest suffix that is a proper prefix of some stop
+  // string: exactly the largest automaton state.
   std::size_t hold = 0;
-  for (const auto& s : stops_) {
-    const std::size_t max_len = std::min(s.size() - 1, buffer_.size());
-    for (std::size_t len = max_len; len > hold; --len) {
-      if (buffer_.compare(buffer_.size() - len, len, s, 0, len) == 0) {
-        hold = len;
-        break;
-      }
-    }
-  }
+  for (std::size_t m : state_) hold = std::max(hold, m);
+  hold = std::min(hold, buffer_.size());
   std::size_t emit = buffer_.size() - hold;
   emit -= incomplete_utf8_tail(std::string_view(buffer_).substr(0, emit));
   std::string out = buffer_.substr(0, emit);

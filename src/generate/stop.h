@@ -11,8 +11,11 @@
 // back once the text has ended without a stop.
 //
 // Several stop strings: the one that starts earliest in the text wins.
-// Matching is byte-exact (no normalisation). One matcher per sequence; not
-// thread-safe.
+// Matching is byte-exact (no normalisation). Each stop string carries a
+// Knuth-Morris-Pratt automaton whose state persists across pushes, so every
+// byte of text is examined once per stop string: the time is linear in the
+// text and the stop strings, whatever they hold. One matcher per sequence;
+// not thread-safe.
 #pragma once
 
 #include <string>
@@ -36,6 +39,8 @@ class StopMatcher {
 
  private:
   std::vector<std::string> stops_;
+  std::vector<std::vector<std::size_t>> failure_;  // per stop: KMP failure function
+  std::vector<std::size_t> state_;                 // per stop: bytes of it matched by the text's end
   std::string buffer_;
   bool stopped_ = false;
 };

@@ -1,5 +1,7 @@
 #include "io/gguf.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -39,6 +41,10 @@ std::uint64_t min_value_bytes(GgufType t) {
   return 1;
 }
 
+// Arrays of arrays hold parsed values; their total count is capped so that
+// nested arrays cannot multiply a file's size in memory.
+constexpr std::uint64_t kMaxNestedArrays = 1u << 16;
+
 bool valid_type(std::uint32_t t) { return t <= static_cast<std::uint32_t>(GgufType::FLOAT64); }
 
 // Bounds-checked little-endian reader over the mapped bytes.
@@ -70,16 +76,22 @@ class Cursor {
     return v;
   }
 
-  std::string read_string(const char* what) {
+  std::string_view read_string_view(const char* what) {
     const std::uint64_t at = pos_;
     const auto len = read<std::uint64_t>(what);
     if (len > remaining())
       fail(std::string(what) + ": string length " + std::to_string(len) + " exceeds the " +
                std::to_string(remaining()) + " bytes left in the file",
            at);
-    std::string s(reinterpret_cast<const char*>(data_ + pos_), static_cast<std::size_t>(len));
+    std::string_view s(reinterpret_cast<const char*>(data_ + pos_), static_cast<std::size_t>(len));
     pos_ += len;
     return s;
+  }
+  std::string read_string(const char* what) { return std::string(read_string_view(what)); }
+
+  const std::byte* here() const { return data_ + pos_; }
+  void skip(std::uint64_t n) {  // callers have checked n <= remaining()
+    pos_ += n;
   }
 
  private:
@@ -89,28 +101,34 @@ class Cursor {
   std::uint64_t pos_ = 0;
 };
 
-GgufValue read_value(Cursor& c, GgufType type, int depth) {
+// A fixed-size scalar of type t from `p` (min_value_bytes(t) bytes).
+void decode_scalar(GgufType t, const std::byte* p, GgufValue& v) {
+  auto get = [p](auto x) {
+    std::memcpy(&x, p, sizeof x);
+    return x;
+  };
+  switch (t) {
+    case GgufType::UINT8: v.u = get(std::uint8_t{}); break;
+    case GgufType::INT8: v.i = get(std::int8_t{}); break;
+    case GgufType::UINT16: v.u = get(std::uint16_t{}); break;
+    case GgufType::INT16: v.i = get(std::int16_t{}); break;
+    case GgufType::UINT32: v.u = get(std::uint32_t{}); break;
+    case GgufType::INT32: v.i = get(std::int32_t{}); break;
+    case GgufType::UINT64: v.u = get(std::uint64_t{}); break;
+    case GgufType::INT64: v.i = get(std::int64_t{}); break;
+    case GgufType::FLOAT32: v.f = get(float{}); break;
+    case GgufType::FLOAT64: v.f = get(double{}); break;
+    case GgufType::BOOL: v.b = get(std::uint8_t{}) != 0; break;
+    case GgufType::STRING:
+    case GgufType::ARRAY: break;  // not fixed-size
+  }
+}
+
+GgufValue read_value(Cursor& c, GgufType type, int depth, std::uint64_t& nested_arrays) {
   GgufValue v;
   v.type = type;
   v.offset = c.pos();
   switch (type) {
-    case GgufType::UINT8: v.u = c.read<std::uint8_t>("u8 value"); break;
-    case GgufType::INT8: v.i = c.read<std::int8_t>("i8 value"); break;
-    case GgufType::UINT16: v.u = c.read<std::uint16_t>("u16 value"); break;
-    case GgufType::INT16: v.i = c.read<std::int16_t>("i16 value"); break;
-    case GgufType::UINT32: v.u = c.read<std::uint32_t>("u32 value"); break;
-    case GgufType::INT32: v.i = c.read<std::int32_t>("i32 value"); break;
-    case GgufType::UINT64: v.u = c.read<std::uint64_t>("u64 value"); break;
-    case GgufType::INT64: v.i = c.read<std::int64_t>("i64 value"); break;
-    case GgufType::FLOAT32: v.f = c.read<float>("f32 value"); break;
-    case GgufType::FLOAT64: v.f = c.read<double>("f64 value"); break;
-    case GgufType::BOOL: {
-      const auto at = c.pos();
-      const auto b = c.read<std::uint8_t>("bool value");
-      if (b > 1) c.fail("bool value " + std::to_string(b) + " is neither 0 nor 1", at);
-      v.b = b != 0;
-      break;
-    }
     case GgufType::STRING: v.str = c.read_string("string value"); break;
     case GgufType::ARRAY: {
       if (depth >= kMaxArrayDepth)
@@ -121,12 +139,44 @@ GgufValue read_value(Cursor& c, GgufType type, int depth) {
       v.element_type = static_cast<GgufType>(et);
       const auto count_at = c.pos();
       const auto count = c.read<std::uint64_t>("array length");
-      if (count > c.remaining() / min_value_bytes(v.element_type))
+      const std::uint64_t min_bytes = min_value_bytes(v.element_type);
+      if (count > c.remaining() / min_bytes)
         c.fail("array length " + std::to_string(count) + " of " + gguf_type_name(v.element_type) +
                    " exceeds the " + std::to_string(c.remaining()) + " bytes left in the file",
                count_at);
-      v.array.reserve(static_cast<std::size_t>(count));
-      for (std::uint64_t k = 0; k < count; ++k) v.array.push_back(read_value(c, v.element_type, depth + 1));
+      v.count = count;
+      if (v.element_type == GgufType::STRING) {
+        v.strings.reserve(static_cast<std::size_t>(count));  // 16 bytes per >= 8 in the file
+        for (std::uint64_t k = 0; k < count; ++k) v.strings.push_back(c.read_string_view("array string"));
+      } else if (v.element_type == GgufType::ARRAY) {
+        if (count > kMaxNestedArrays - nested_arrays)
+          c.fail("more than " + std::to_string(kMaxNestedArrays) + " arrays nested inside arrays", count_at);
+        nested_arrays += count;
+        v.array.reserve(static_cast<std::size_t>(count));
+        for (std::uint64_t k = 0; k < count; ++k)
+          v.array.push_back(read_value(c, v.element_type, depth + 1, nested_arrays));
+      } else {
+        v.elements = c.here();
+        if (v.element_type == GgufType::BOOL)
+          for (std::uint64_t k = 0; k < count; ++k)
+            if (std::to_integer<std::uint8_t>(v.elements[k]) > 1)
+              c.fail("bool value " + std::to_string(std::to_integer<int>(v.elements[k])) + " is neither 0 nor 1",
+                     c.pos() + k);
+        c.skip(count * min_bytes);
+      }
+      break;
+    }
+    case GgufType::BOOL: {
+      const auto b = c.read<std::uint8_t>("bool value");
+      if (b > 1) c.fail("bool value " + std::to_string(b) + " is neither 0 nor 1", v.offset);
+      v.b = b != 0;
+      break;
+    }
+    default: {
+      const std::uint64_t n = min_value_bytes(type);
+      c.need(n, (gguf_type_name(type) + " value").c_str());
+      decode_scalar(type, c.here(), v);
+      c.skip(n);
       break;
     }
   }
@@ -174,6 +224,20 @@ std::optional<double> GgufValue::as_float() const noexcept {
     return static_cast<double>(u);
   if (is_integer()) return static_cast<double>(i);
   return std::nullopt;
+}
+
+GgufValue GgufValue::at(std::uint64_t k) const {
+  if (type != GgufType::ARRAY || k >= count)
+    throw InvalidArgument("GgufValue::at(" + std::to_string(k) + "): not an array element");
+  if (element_type == GgufType::ARRAY) return array[static_cast<std::size_t>(k)];
+  GgufValue v;
+  v.type = element_type;
+  if (element_type == GgufType::STRING) {
+    v.str = std::string(strings[static_cast<std::size_t>(k)]);
+    return v;
+  }
+  decode_scalar(element_type, elements + k * min_value_bytes(element_type), v);
+  return v;
 }
 
 std::optional<DType> dtype_from_ggml(std::uint32_t t) noexcept {
@@ -238,6 +302,7 @@ void GgufFile::parse() {
     c.fail("tensor count " + std::to_string(tensor_count) + " cannot fit in the file", tensor_count_at);
 
   // --- metadata ---
+  std::uint64_t nested_arrays = 0;
   key_order_.reserve(static_cast<std::size_t>(kv_count));
   for (std::uint64_t k = 0; k < kv_count; ++k) {
     const auto key_at = c.pos();
@@ -246,7 +311,7 @@ void GgufFile::parse() {
     const auto type = c.read<std::uint32_t>("metadata value type");
     if (!valid_type(type))
       c.fail("metadata key '" + key + "': unknown value type " + std::to_string(type), type_at);
-    GgufValue v = read_value(c, static_cast<GgufType>(type), 0);
+    GgufValue v = read_value(c, static_cast<GgufType>(type), 0, nested_arrays);
     if (kv_.count(key)) c.fail("duplicate metadata key '" + key + "'", key_at);
     key_order_.push_back(key);
     kv_.emplace(std::move(key), std::move(v));
@@ -346,6 +411,21 @@ void GgufFile::parse() {
              p.offset_at, tv.name);
     tv.data = file_->data() + data_offset_ + p.offset;
   }
+  // No two tensors may share bytes: a writer never does this, and a reader
+  // that trusts it could be handed one buffer under two roles.
+  std::vector<std::size_t> by_offset(tensors_.size());
+  for (std::size_t t = 0; t < by_offset.size(); ++t) by_offset[t] = t;
+  std::sort(by_offset.begin(), by_offset.end(),
+            [&](std::size_t a, std::size_t b) { return pending[a].offset < pending[b].offset; });
+  std::size_t prev = by_offset.size();  // the previous non-empty tensor
+  for (std::size_t t : by_offset) {
+    if (tensors_[t].nbytes == 0) continue;
+    if (prev != by_offset.size() && pending[t].offset < pending[prev].offset + tensors_[prev].nbytes)
+      c.fail("data [" + std::to_string(pending[t].offset) + ", +" + std::to_string(tensors_[t].nbytes) +
+                 ") overlaps tensor '" + tensors_[prev].name + "'",
+             pending[t].offset_at, tensors_[t].name);
+    prev = t;
+  }
 }
 
 const std::string& GgufFile::path() const { return file_->path(); }
@@ -412,10 +492,7 @@ std::vector<std::string> GgufFile::get_string_array(std::string_view key) const 
   if (!v) return {};
   if (v->type != GgufType::ARRAY || v->element_type != GgufType::STRING)
     type_error(key, *v, "ARRAY of STRING");
-  std::vector<std::string> out;
-  out.reserve(v->array.size());
-  for (const auto& e : v->array) out.push_back(e.str);
-  return out;
+  return std::vector<std::string>(v->strings.begin(), v->strings.end());
 }
 
 std::vector<float> GgufFile::get_float_array(std::string_view key) const {
@@ -425,8 +502,13 @@ std::vector<float> GgufFile::get_float_array(std::string_view key) const {
       v->element_type == GgufType::ARRAY || v->element_type == GgufType::BOOL)
     type_error(key, *v, "ARRAY of numbers");
   std::vector<float> out;
-  out.reserve(v->array.size());
-  for (const auto& e : v->array) out.push_back(static_cast<float>(*e.as_float()));
+  out.reserve(static_cast<std::size_t>(v->count));
+  for (std::uint64_t k = 0; k < v->count; ++k) {
+    const double d = *v->at(k).as_float();
+    if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max())
+      type_error(key, *v, "ARRAY of numbers that fit in f32");
+    out.push_back(static_cast<float>(d));
+  }
   return out;
 }
 
@@ -435,9 +517,9 @@ std::vector<std::int64_t> GgufFile::get_int_array(std::string_view key) const {
   if (!v) return {};
   if (v->type != GgufType::ARRAY) type_error(key, *v, "ARRAY of integers");
   std::vector<std::int64_t> out;
-  out.reserve(v->array.size());
-  for (const auto& e : v->array) {
-    const auto n = e.as_int();
+  out.reserve(static_cast<std::size_t>(v->count));
+  for (std::uint64_t k = 0; k < v->count; ++k) {
+    const auto n = v->element_type == GgufType::ARRAY ? std::nullopt : v->at(k).as_int();
     if (!n) type_error(key, *v, "ARRAY of integers that fit in int64");
     out.push_back(*n);
   }

@@ -60,7 +60,12 @@ std::string gguf_type_name(GgufType t);
 // One metadata value. Which payload member is meaningful depends on `type`:
 //   UINT8/UINT16/UINT32/UINT64 -> u;  INT8/INT16/INT32/INT64 -> i;
 //   FLOAT32/FLOAT64 -> f (a FLOAT32 is stored widened, exactly);  BOOL -> b;
-//   STRING -> str;  ARRAY -> element_type and array (elements may be arrays).
+//   STRING -> str;  ARRAY -> element_type, count and at(k).
+// Arrays are stored compactly, so that parsing costs at most about twice the
+// array's bytes in the file: numbers and bools stay in the mapping
+// (`elements`) and at(k) decodes them; strings are views into the mapping
+// (`strings`); only arrays of arrays hold parsed values (`array`). The views
+// live as long as the GgufFile's mapping.
 struct GgufValue {
   GgufType type = GgufType::UINT8;
   GgufType element_type = GgufType::UINT8;  // ARRAY only
@@ -70,7 +75,10 @@ struct GgufValue {
   double f = 0.0;
   bool b = false;
   std::string str;
-  std::vector<GgufValue> array;
+  std::uint64_t count = 0;                  // ARRAY: number of elements
+  const std::byte* elements = nullptr;      // ARRAY of numbers/bools: the first element's bytes
+  std::vector<std::string_view> strings;    // ARRAY of STRING
+  std::vector<GgufValue> array;             // ARRAY of ARRAY
 
   bool is_integer() const noexcept;
   bool is_float() const noexcept { return type == GgufType::FLOAT32 || type == GgufType::FLOAT64; }
@@ -78,6 +86,9 @@ struct GgufValue {
   std::optional<std::int64_t> as_int() const noexcept;
   // The value as a double when it is a float or an integer; nullopt otherwise.
   std::optional<double> as_float() const noexcept;
+  // ARRAY: element k as a value of element_type (offset = its byte offset).
+  // Throws InvalidArgument when k >= count or this is not an array.
+  GgufValue at(std::uint64_t k) const;
 };
 
 // ggml tensor type ids the reader maps to gpt::DType.

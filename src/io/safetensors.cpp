@@ -7,6 +7,7 @@
 #include <set>
 
 #include "gpt/error.h"
+#include "io/json.h"
 
 namespace gpt::io {
 
@@ -47,12 +48,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     throw FormatError(path, "header length " + std::to_string(header_len) + " runs past the end of the " +
                       std::to_string(size) + "-byte file", 0);
   const char* hdr = reinterpret_cast<const char*>(file_->data() + 8);
-  json j;
-  try {
-    j = json::parse(hdr, hdr + header_len);
-  } catch (const json::exception& e) {
-    throw FormatError(path, std::string("header is not valid JSON: ") + e.what(), 8);
-  }
+  const json j = parse_json(std::string_view(hdr, static_cast<std::size_t>(header_len)), path, 8,
+                                /*unique_keys=*/true);
   if (!j.is_object()) throw FormatError(path, "header is not a JSON object", 8);
 
   const std::uint64_t data_start = 8 + header_len;
@@ -150,13 +147,7 @@ SafetensorsCheckpoint open_safetensors(const std::filesystem::path& path) {
   };
   if (p.filename().string().ends_with(".index.json")) {
     const auto idx = std::make_shared<const MappedFile>(p.string());
-    json j;
-    try {
-      const char* s = reinterpret_cast<const char*>(idx->data());
-      j = json::parse(s, s + idx->size());
-    } catch (const json::exception& e) {
-      throw FormatError(p.string(), std::string("not valid JSON: ") + e.what());
-    }
+    const json j = parse_json(std::string_view(reinterpret_cast<const char*>(idx->data()), idx->size()), p.string());
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw FormatError(p.string(), "has no weight_map object");
     std::set<std::string> shards;

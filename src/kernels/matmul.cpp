@@ -11,6 +11,7 @@
 #include "gpt/error.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/omp_exceptions.h"
 
 namespace gpt::kernels {
 
@@ -32,19 +33,24 @@ void matmul_rowwise(const TensorView& w, const float* x, std::int64_t n_tokens, 
                     int threads) {
   const std::int64_t out = w.rows(), in = w.cols();
   const std::size_t row_bytes = dtype_bytes(w.dtype, in);
+  OmpExceptions errors;  // the row buffer's allocation, dequantize_row's type check
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> row(static_cast<std::size_t>(in));
+    std::vector<float> row;
+    errors.capture([&] { row.resize(static_cast<std::size_t>(in)); });
 #pragma omp for schedule(static)
     for (std::int64_t o = 0; o < out; ++o) {
-      dequantize_row(w.dtype, w.data + o * row_bytes, row.data(), in);
-      Eigen::Map<const Eigen::VectorXf> wr(row.data(), in);
-      for (std::int64_t t = 0; t < n_tokens; ++t) {
-        Eigen::Map<const Eigen::VectorXf> xr(x + t * in, in);
-        y[t * out + o] = wr.dot(xr);
-      }
+      errors.capture([&] {
+        dequantize_row(w.dtype, w.data + o * row_bytes, row.data(), in);
+        Eigen::Map<const Eigen::VectorXf> wr(row.data(), in);
+        for (std::int64_t t = 0; t < n_tokens; ++t) {
+          Eigen::Map<const Eigen::VectorXf> xr(x + t * in, in);
+          y[t * out + o] = wr.dot(xr);
+        }
+      });
     }
   }
+  errors.rethrow();
 }
 
 }  // namespace
@@ -85,11 +91,15 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
     Eigen::Map<RowMatrix> Y(y, n_tokens, out);
     constexpr std::int64_t kSlice = 64;
     const std::int64_t slices = (out + kSlice - 1) / kSlice;
+    OmpExceptions errors;  // Eigen's product may allocate its blocking buffers
 #pragma omp parallel for num_threads(threads) schedule(static) if (slices > 1)
     for (std::int64_t c = 0; c < slices; ++c) {
-      const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
-      Y.middleCols(o0, n).noalias() = X * W.middleRows(o0, n).transpose();
+      errors.capture([&] {
+        const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
+        Y.middleCols(o0, n).noalias() = X * W.middleRows(o0, n).transpose();
+      });
     }
+    errors.rethrow();
     return;
   }
   if (is_quantized(w.dtype)) {

@@ -80,6 +80,15 @@ void bind_weights(ModelData& m, const std::string& source) {
   m.output = c.tied_embeddings ? m.token_embd : b.get("output.weight", {c.vocab_size, d}, false);
   if (!m.output) m.output = m.token_embd;  // checkpoints without an LM head tie it implicitly
 
+  // Per-layer storage is sized from the config: every layer needs tensors of
+  // its own, so a layer count the checkpoint cannot back is refused first.
+  if (c.n_layer > static_cast<std::int64_t>(m.tensors.size()))
+    throw FormatError(source, "the config declares " + std::to_string(c.n_layer) + " layers but the checkpoint holds " +
+                      std::to_string(m.tensors.size()) + " tensors in all");
+  if (!m.tensors.count("blk." + std::to_string(c.n_layer - 1) + ".attn_norm.weight") &&
+      !m.unusable.count("blk." + std::to_string(c.n_layer - 1) + ".attn_norm.weight"))
+    throw FormatError(source, "missing tensor required by the " + m.config.architecture + " architecture (the config declares " +
+                      std::to_string(c.n_layer) + " layers)", std::nullopt, "blk." + std::to_string(c.n_layer - 1) + ".attn_norm.weight");
   m.layers.assign(static_cast<std::size_t>(c.n_layer), LayerWeights{});
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& L = m.layers[static_cast<std::size_t>(i)];

@@ -1,5 +1,8 @@
 #include "gpt/config.h"
 
+#include <cmath>
+#include <limits>
+
 #include "gpt/error.h"
 
 namespace gpt {
@@ -8,6 +11,21 @@ void ModelConfig::validate() const {
   auto fail = [&](const std::string& what) {
     throw UnsupportedModel("model config (" + architecture + "): " + what);
   };
+  // Sizes are bounded so that every product the decoder forms (row widths,
+  // tensor element counts, cache sizes) fits in int64 without overflow;
+  // anything larger than any real model is refused here, before a loader
+  // sizes per-layer storage from it.
+  auto at_most = [&](std::int64_t v, std::int64_t limit, const char* what) {
+    if (v > limit) fail(std::string(what) + " " + std::to_string(v) + " exceeds " + std::to_string(limit));
+  };
+  at_most(vocab_size, std::numeric_limits<std::int32_t>::max(), "vocab_size");  // ids are int32
+  at_most(d_model, kMaxDimension, "hidden size");
+  at_most(n_layer, kMaxDimension, "layer count");
+  at_most(n_head, kMaxDimension, "head count");
+  at_most(n_kv_head, kMaxDimension, "kv head count");
+  at_most(head_dim, kMaxDimension, "head_dim");
+  at_most(d_ff, kMaxDimension, "MLP size");
+  at_most(max_seq_len, kMaxDimension, "context length");
   if (vocab_size <= 0) fail("vocab_size must be positive");
   if (d_model <= 0) fail("hidden size must be positive");
   if (n_layer <= 0) fail("layer count must be positive");
@@ -16,13 +34,15 @@ void ModelConfig::validate() const {
     fail("n_head (" + std::to_string(n_head) + ") is not a multiple of n_kv_head (" +
          std::to_string(n_kv_head) + ")");
   if (head_dim <= 0) fail("head_dim must be positive");
+  at_most(n_head * head_dim, kMaxDimension, "n_head * head_dim");  // both <= 2^31: no overflow
+  at_most(n_kv_head * head_dim, kMaxDimension, "n_kv_head * head_dim");
   if (d_ff <= 0) fail("MLP size must be positive");
   if (max_seq_len <= 0) fail("context length must be positive");
-  if (!(norm_eps > 0.0f)) fail("norm epsilon must be positive");
+  if (!(norm_eps > 0.0f) || !std::isfinite(norm_eps)) fail("norm epsilon must be positive and finite");
   if (position == PositionKind::Rotary) {
     const auto rd = rope.rotary_dim > 0 ? rope.rotary_dim : head_dim;
-    if (rd % 2 != 0 || rd > head_dim) fail("rotary_dim must be even and at most head_dim");
-    if (!(rope.theta > 0.0f)) fail("rope theta must be positive");
+    if (rd % 2 != 0 || rd > head_dim || rope.rotary_dim < 0) fail("rotary_dim must be even and at most head_dim");
+    if (!(rope.theta > 0.0f) || !std::isfinite(rope.theta)) fail("rope theta must be positive and finite");
   }
   if (position == PositionKind::Sinusoidal && d_model % 2 != 0) fail("sinusoidal positions need an even hidden size");
   if (sliding_window < 0) fail("sliding_window must not be negative");

@@ -70,11 +70,52 @@ struct Session::State {
   std::int64_t n_past = 0;
   std::vector<RowMatrix> k_cache, v_cache;  // per layer [allocated rows, n_kv_head*hd]
 
+  // Bytes of K and V caches holding `rows` positions, all layers.
+  double cache_bytes(std::int64_t rows) const {
+    const auto& c = model->config();
+    return 2.0 * static_cast<double>(c.n_layer) * static_cast<double>(rows) *
+           static_cast<double>(c.n_kv_head * c.head_dim) * sizeof(float);
+  }
+
+  // The largest buffers one forward() call over T tokens allocates, in
+  // bytes (an estimate from the shapes; Eigen temporaries come on top):
+  // hidden states and projections per row, the logits, and the attention
+  // scores of the heads computed at once.
+  double scratch_bytes(std::int64_t T) const {
+    const auto& c = model->config();
+    const double t = static_cast<double>(T);
+    const double row = 4.0 * static_cast<double>(c.d_model) + 2.0 * static_cast<double>((c.n_head + 2 * c.n_kv_head) * c.head_dim) +
+                       3.0 * static_cast<double>(c.d_ff) + static_cast<double>(c.vocab_size);
+    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    const double heads = static_cast<double>(std::min<std::int64_t>(c.n_head, threads));
+    return sizeof(float) * (t * row + heads * 2.0 * t * static_cast<double>(n_past + T));
+  }
+
+  // Throws InvalidArgument when the cache for `rows` positions plus the
+  // scratch of a T-token call exceed the session's memory cap.
+  void check_memory(std::int64_t rows, std::int64_t T) const {
+    if (options.max_memory_bytes == 0) return;
+    const double cache = cache_bytes(rows), scratch = scratch_bytes(T);
+    if (cache + scratch > static_cast<double>(options.max_memory_bytes)) {
+      auto mib = [](double b) { return std::to_string(static_cast<std::uint64_t>(b / (1024.0 * 1024.0))) + " MiB"; };
+      throw InvalidArgument("memory cap: " + std::to_string(rows) + " cached positions and " + std::to_string(T) +
+                            " new tokens need about " + mib(cache + scratch) + " (KV cache " + mib(cache) +
+                            ", scratch " + mib(scratch) + "), more than max_memory_bytes = " +
+                            mib(static_cast<double>(options.max_memory_bytes)) +
+                            "; use a shorter context or prompt batch, or raise the cap");
+    }
+  }
+
   void reserve(std::int64_t rows) {
     const auto& c = model->config();
     if (!k_cache.empty() && k_cache[0].rows() >= rows) return;
     const std::int64_t have = k_cache.empty() ? 0 : k_cache[0].rows();
-    const std::int64_t want = std::min(capacity, std::max({rows, 2 * have, std::int64_t{64}}));
+    std::int64_t want = std::min(capacity, std::max({rows, 2 * have, std::int64_t{64}}));
+    // Growth by doubling never takes the cache past the cap on its own.
+    if (options.max_memory_bytes != 0 && cache_bytes(want) > static_cast<double>(options.max_memory_bytes)) {
+      const double fit = static_cast<double>(options.max_memory_bytes) / cache_bytes(1);
+      want = std::max(rows, static_cast<std::int64_t>(std::min(fit, static_cast<double>(want))));
+    }
     const std::int64_t width = c.n_kv_head * c.head_dim;
     k_cache.resize(static_cast<std::size_t>(c.n_layer));
     v_cache.resize(static_cast<std::size_t>(c.n_layer));
@@ -96,6 +137,7 @@ struct Session::State {
     if (n_past + T > capacity)
       throw InvalidArgument("context overflow: " + std::to_string(n_past) + " tokens in the cache + " +
                             std::to_string(T) + " new > context length " + std::to_string(capacity));
+    check_memory(std::max(n_past + T, k_cache.empty() ? std::int64_t{0} : k_cache[0].rows()), T);
     reserve(n_past + T);
     const int threads = options.threads;
 

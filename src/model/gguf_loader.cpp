@@ -6,6 +6,10 @@
 // become adjacent pairs (2i, 2i + 1). A GGUF "llama" model therefore runs with
 // RopeLayout::Interleaved on its weights as stored; qwen2 is converted without
 // the permutation and keeps the half-split layout.
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
 #include "gpt/error.h"
 #include "io/gguf.h"
 #include "model/loaders.h"
@@ -13,6 +17,12 @@
 namespace gpt::detail {
 
 namespace {
+
+std::string shortest(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 struct ArchInfo {
   const char* name;
@@ -55,6 +65,16 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
     return v;
   };
 
+  // An f32 hyperparameter: a double outside float's range would make the
+  // conversion undefined, and a non-finite one is never meaningful.
+  auto f32 = [&](const std::string& k, double fallback) {
+    const double v = f.get_float(k, fallback);
+    if (!std::isfinite(v) || std::fabs(v) > std::numeric_limits<float>::max())
+      throw FormatError(path.string(), "metadata '" + k + "' = " + shortest(v) + " is not a finite f32",
+                        f.find(k) ? std::optional<std::uint64_t>(f.find(k)->offset) : std::nullopt);
+    return static_cast<float>(v);
+  };
+
   auto m = std::make_unique<ModelData>();
   m->path = path;
   ModelConfig& c = m->config;
@@ -68,11 +88,10 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
   c.max_seq_len = required_int("context_length");
   c.norm = info->norm;
   c.norm_bias = info->norm == NormKind::LayerNorm;
-  c.norm_eps = static_cast<float>(info->norm == NormKind::RMSNorm
-                                      ? f.get_float(key("attention.layer_norm_rms_epsilon"), 1e-5)
-                                      : f.get_float(key("attention.layer_norm_epsilon"), 1e-5));
+  c.norm_eps = info->norm == NormKind::RMSNorm ? f32(key("attention.layer_norm_rms_epsilon"), 1e-5)
+                                               : f32(key("attention.layer_norm_epsilon"), 1e-5);
   c.position = info->position;
-  c.rope.theta = static_cast<float>(f.get_float(key("rope.freq_base"), 10000.0));
+  c.rope.theta = f32(key("rope.freq_base"), 10000.0);
   c.rope.rotary_dim = f.get_int(key("rope.dimension_count"), c.head_dim);
   c.rope.layout = info->rope_layout;
   c.rope.angles = RopeAngles::Iterative;  // as llama.cpp computes them

@@ -1,10 +1,16 @@
 // Hugging Face checkpoints: config.json -> ModelConfig, and a per-architecture
 // table from checkpoint tensor names to canonical (GGUF-style) names.
+#include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
+#include <type_traits>
 
 #include "gpt/error.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "model/loaders.h"
@@ -20,12 +26,23 @@ struct ConfigReader {
   const json& j;
   const std::string& path;
 
-  bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
+  bool has(const char* key) const { return j.is_object() && j.contains(key) && !j[key].is_null(); }
   template <typename T>
   T get(const char* key) const {
     if (!has(key)) throw FormatError(path, std::string("missing required field '") + key + "'");
+    const json& v = j[key];
+    // Checked before converting: nlohmann's get<int64_t>() of 1e300 or of
+    // 2^64 - 1 and get<float>() of 1e300 are undefined or wrap.
+    if constexpr (std::is_same_v<T, std::int64_t>) {
+      if (!v.is_number_integer() ||
+          (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)))
+        throw FormatError(path, std::string("field '") + key + "' = " + v.dump() + " is not a 64-bit integer");
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!v.is_number() || std::fabs(v.get<double>()) > static_cast<double>(std::numeric_limits<T>::max()))
+        throw FormatError(path, std::string("field '") + key + "' = " + v.dump() + " is not a finite number");
+    }
     try {
-      return j[key].get<T>();
+      return v.get<T>();
     } catch (const json::exception&) {
       throw FormatError(path, std::string("field '") + key + "' has the wrong type");
     }
@@ -46,7 +63,11 @@ void read_eos(const ConfigReader& r, ModelConfig& c) {
   if (!r.has("eos_token_id")) return;
   const json& e = r.j["eos_token_id"];
   if (e.is_array()) {
-    for (const auto& v : e) c.eos_token_ids.push_back(v.get<std::int64_t>());
+    for (const auto& v : e) {
+      if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)))
+        throw FormatError(r.path, "eos_token_id entry " + v.dump() + " is not an integer");
+      c.eos_token_ids.push_back(v.get<std::int64_t>());
+    }
   } else {
     c.eos_token_ids.push_back(r.get<std::int64_t>("eos_token_id"));
   }
@@ -61,7 +82,8 @@ ModelConfig gpt2_config(const ConfigReader& r) {
   c.n_head = r.get<std::int64_t>("n_head");
   c.n_kv_head = c.n_head;
   c.head_dim = c.n_head > 0 ? c.d_model / c.n_head : 0;
-  c.d_ff = r.get<std::int64_t>("n_inner", 4 * c.d_model);
+  // 4 * n_embd must not overflow before validate() sees it.
+  c.d_ff = r.get<std::int64_t>("n_inner", c.d_model >= 0 && c.d_model <= ModelConfig::kMaxDimension ? 4 * c.d_model : c.d_model);
   c.max_seq_len = r.get<std::int64_t>("n_positions");
   c.norm = NormKind::LayerNorm;
   c.norm_eps = r.get<float>("layer_norm_epsilon", 1e-5f);
@@ -113,7 +135,10 @@ ModelConfig llama_like_config(const ConfigReader& r, const std::string& type) {
   if (rope_type != "default")
     throw UnsupportedModel(r.path + ": rope type '" + rope_type + "' is not supported (only plain rotary)");
   const double partial = r.get<double>("partial_rotary_factor", 1.0);
-  c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * partial);
+  if (!(partial > 0.0 && partial <= 1.0))
+    throw FormatError(r.path, "partial_rotary_factor " + json(partial).dump() + " is not in (0, 1]");
+  if (c.head_dim > 0 && c.head_dim <= ModelConfig::kMaxDimension)  // else validate() refuses head_dim
+    c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * partial);
   c.activation = parse_activation(r.get<std::string>("hidden_act", "silu"), r.path);
   c.gated_mlp = true;
   c.attn_qkv_bias = r.get<bool>("attention_bias", type == "qwen2");
@@ -197,14 +222,12 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
   fs::path dir = fs::is_directory(path) ? path : path.parent_path();
   if (dir.empty()) dir = ".";
   const fs::path config_path = dir / "config.json";
-  std::ifstream in(config_path);
+  std::ifstream in(config_path, std::ios::binary);
   if (!in) throw IoError(config_path.string(), "cannot open (a Hugging Face checkpoint needs config.json next to its weights)");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw FormatError(config_path.string(), std::string("not valid JSON: ") + e.what());
-  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw IoError(config_path.string(), "read failed");
+  const json j = io::parse_json(text.str(), config_path.string());
   if (!j.is_object()) throw FormatError(config_path.string(), "is not a JSON object");
   const std::string cpath = config_path.string();
   ConfigReader r{j, cpath};

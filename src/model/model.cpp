@@ -10,10 +10,18 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& path, cons
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw IoError(path.string(), "no such file or directory");
-  std::unique_ptr<detail::ModelData> data;
-  if (fs::is_regular_file(path) && path.extension() == ".gguf") data = detail::load_gguf(path);
-  else data = detail::load_hf(path);
-  return std::make_shared<const Model>(std::move(data));
+  try {
+    std::unique_ptr<detail::ModelData> data;
+    if (fs::is_regular_file(path) && path.extension() == ".gguf") data = detail::load_gguf(path);
+    else data = detail::load_hf(path);
+    return std::make_shared<const Model>(std::move(data));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {  // bounds checks make this unexpected; keep the contract anyway
+    throw FormatError(path.string(), "out of memory while loading");
+  } catch (const std::exception& e) {
+    throw FormatError(path.string(), std::string("unexpected content: ") + e.what());
+  }
 }
 
 Model::Model(std::unique_ptr<detail::ModelData> data) : data_(std::move(data)) {}

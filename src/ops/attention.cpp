@@ -4,6 +4,7 @@
 
 #include "gpt/error.h"
 #include "gpt/ops.h"
+#include "kernels/omp_exceptions.h"
 
 namespace gpt::ops {
 
@@ -58,13 +59,17 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
   // Each head writes its own columns; a head is worth a thread only when
   // there is more than a row or two of work.
   const bool parallel = threads > 1 && q.rows() * k.rows() >= 256;
+  kernels::OmpExceptions errors;  // (allocations inside may throw)
 #pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
   for (std::int64_t h = 0; h < s.n_head; ++h) {
-    const std::int64_t kv = h / group;
-    out.middleCols(h * hd, hd) =
-        scaled_dot_product_attention(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd),
-                                     v.middleCols(kv * hd, hd), causal, q_offset, 0.0f, window);
+    errors.capture([&] {
+      const std::int64_t kv = h / group;
+      out.middleCols(h * hd, hd) =
+          scaled_dot_product_attention(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd),
+                                       v.middleCols(kv * hd, hd), causal, q_offset, 0.0f, window);
+    });
   }
+  errors.rethrow();
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "tokenizer/bpe.h"
 
+#include <algorithm>
 #include <mutex>
 #include <queue>
 
@@ -91,6 +92,21 @@ BpeTokenizer::BpeTokenizer(std::vector<std::string> pieces,
       i += static_cast<std::size_t>(n);
     }
   }
+  // Byte-level BPE without NFC: every token covers exactly the bytes it
+  // decodes to (a byte without a byte token becomes unk or nothing).
+  if (opt_.byte_level && !opt_.nfc) {
+    max_token_bytes_ = 1;
+    for (const std::string& d : decoded_) max_token_bytes_ = std::max(max_token_bytes_, d.size());
+  }
+}
+
+std::size_t BpeTokenizer::model_encoded_bytes(std::string_view text, std::size_t& per_token) const noexcept {
+  per_token = max_token_bytes_;
+  if (per_token == 0) return 0;
+  if (unk_ >= 0) return text.size();  // every byte becomes some token
+  std::size_t n = 0;
+  for (char c : text) n += byte_token_[static_cast<unsigned char>(c)] >= 0;
+  return n;
 }
 
 std::string BpeTokenizer::model_token_bytes(Token id) const { return decoded_[static_cast<std::size_t>(id)]; }

@@ -39,6 +39,7 @@ class BpeTokenizer final : public Tokenizer {
  protected:
   void encode_text(std::string_view text, std::vector<Token>& out) const override;
   std::string model_token_bytes(Token id) const override;
+  std::size_t model_encoded_bytes(std::string_view text, std::size_t& per_token) const noexcept override;
 
  private:
   void encode_word(std::string_view word, std::vector<Token>& out) const;
@@ -50,6 +51,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<Token> byte_token_;  // byte -> id of its one-character piece (-1 if absent)
   std::unordered_map<std::uint64_t, std::pair<std::int32_t, Token>> merges_;  // (left,right) -> (rank, merged)
   std::vector<std::string> decoded_;  // id -> bytes it decodes to
+  std::size_t max_token_bytes_ = 0;   // most bytes a token decodes to; 0 = no bound (see min_tokens)
 
   static constexpr std::size_t kCacheMaxWord = 64;
   static constexpr std::size_t kCacheCapacity = 200000;

@@ -17,6 +17,12 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
   if (model.empty()) throw FormatError(src, "no tokenizer in this file (tokenizer.ggml.model missing)");
   std::vector<std::string> tokens = g.get_string_array("tokenizer.ggml.tokens");
   if (tokens.empty()) throw FormatError(src, "tokenizer.ggml.tokens is missing or empty");
+  // Per-token arrays are checked against the token count before they are
+  // widened (a u8 array would become 8 bytes per element).
+  for (const char* k : {"tokenizer.ggml.token_type", "tokenizer.ggml.scores"})
+    if (const io::GgufValue* v = g.find(k); v && v->type == io::GgufType::ARRAY && v->count != tokens.size())
+      throw FormatError(src, std::string(k) + " has " + std::to_string(v->count) + " entries for " +
+                                 std::to_string(tokens.size()) + " tokens", v->offset);
   std::vector<std::int64_t> types = g.get_int_array("tokenizer.ggml.token_type");
   if (!types.empty() && types.size() != tokens.size())
     throw FormatError(src, "tokenizer.ggml.token_type has " + std::to_string(types.size()) + " entries for " +
@@ -26,13 +32,19 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
   std::shared_ptr<Tokenizer> tok;
   if (model == "gpt2") {
     std::vector<std::pair<std::string, std::string>> merges;
-    std::size_t i = 0;
-    for (const std::string& m : g.get_string_array("tokenizer.ggml.merges")) {
-      auto sp = m.find(' ', 1);
-      if (sp == std::string::npos)
-        throw FormatError(src, "tokenizer.ggml.merges[" + std::to_string(i) + "] '" + m + "' is not two pieces");
-      merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
-      ++i;
+    if (const io::GgufValue* mv = g.find("tokenizer.ggml.merges")) {
+      if (mv->type != io::GgufType::ARRAY || mv->element_type != io::GgufType::STRING)
+        g.get_string_array("tokenizer.ggml.merges");  // throws the type error
+      merges.reserve(mv->strings.size());
+      std::size_t i = 0;
+      for (std::string_view m : mv->strings) {  // views into the file: checked before copying
+        auto sp = m.find(' ', 1);
+        if (sp == std::string_view::npos)
+          throw FormatError(src, "tokenizer.ggml.merges[" + std::to_string(i) + "] '" + std::string(m) +
+                                     "' is not two pieces");
+        merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+        ++i;
+      }
     }
     const std::string pre = g.get_string("tokenizer.ggml.pre", "default");
     BpeOptions opt;

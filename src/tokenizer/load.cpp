@@ -1,6 +1,7 @@
 // Finding and reading tokenizer files: Hugging Face directories, tokenizer.json,
 // vocab.json + merges.txt, tokenizer.model. (GGUF metadata: gguf_vocab.cpp.)
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gpt/error.h"
+#include "io/json.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/sentencepiece.h"
@@ -27,13 +29,40 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-json read_json(const fs::path& p) {
-  std::string text = read_file(p);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw FormatError(p.string(), std::string("invalid JSON: ") + e.what(), e.byte);
-  }
+json read_json(const fs::path& p) { return io::parse_json(read_file(p), p.string()); }
+
+const json& member_or_null(const json& j, const char* key) {
+  static const json null_value;
+  return j.is_object() && j.contains(key) ? j[key] : null_value;  // a reference: no deep copy
+}
+
+// A token id named in a file: an integer in [0, limit). Ids are bounded by
+// the number of entries that could define them, so a crafted id cannot make
+// the vocabulary grow to billions of empty pieces.
+Token checked_id(const json& v, std::size_t limit, const std::string& src, const std::string& what) {
+  if (!v.is_number_integer())
+    throw FormatError(src, what + " has a non-integer id " + v.dump());
+  const bool negative = v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0;
+  if (negative || v.get<std::uint64_t>() >= limit)
+    throw FormatError(src, what + " has id " + v.dump() + ", outside [0, " + std::to_string(limit) +
+                               ") (the number of entries that define ids)");
+  return static_cast<Token>(v.get<std::uint64_t>());
+}
+
+// Every special id the tokenizer will emit or test must name a vocabulary entry.
+void check_special_ids(const Tokenizer& tok, const std::string& src) {
+  const SpecialTokens& s = tok.special_tokens();
+  auto check = [&](Token id, const char* what) {
+    if (id < -1 || (id >= 0 && static_cast<std::size_t>(id) >= tok.vocab_size()))
+      throw FormatError(src, std::string(what) + " id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                 std::to_string(tok.vocab_size()) + ")");
+  };
+  check(s.bos, "bos");
+  check(s.pad, "pad");
+  check(s.unk, "unk");
+  for (Token t : s.eos) check(t, "eos");
+  for (Token t : s.prefix) check(t < 0 ? -2 : t, "post-processor");
+  for (Token t : s.suffix) check(t < 0 ? -2 : t, "post-processor");
 }
 
 // A token named in a config: "<s>" or {"content": "<s>", ...}.
@@ -53,6 +82,7 @@ Token id_of(const Tokenizer& tok, const json& v) {
 }  // namespace
 
 void apply_hf_config(Tokenizer& tok, const fs::path& dir, bool default_add_bos) {
+  const std::string cfg_path = (dir / "tokenizer_config.json").string();
   json cfg = json::object(), stm = json::object(), gen = json::object();
   if (fs::exists(dir / "tokenizer_config.json")) cfg = read_json(dir / "tokenizer_config.json");
   if (fs::exists(dir / "special_tokens_map.json")) stm = read_json(dir / "special_tokens_map.json");
@@ -60,15 +90,26 @@ void apply_hf_config(Tokenizer& tok, const fs::path& dir, bool default_add_bos) 
   try {
     // Added tokens the config declares (ids fixed there).
     if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object()) {
-      for (auto& [k, v] : cfg["added_tokens_decoder"].items()) {
+      const json& decoder = cfg["added_tokens_decoder"];
+      const std::size_t limit = tok.vocab_size() + decoder.size();
+      std::vector<AddedToken> added;
+      for (auto& [k, v] : decoder.items()) {
         AddedToken t;
-        t.id = static_cast<Token>(std::stol(k));
+        std::uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), id);
+        if (ec != std::errc() || end != k.data() + k.size() || k.empty() || id >= limit)
+          throw FormatError(cfg_path, "added_tokens_decoder key '" + k + "' is not a token id in [0, " +
+                                          std::to_string(limit) + ")");
+        t.id = static_cast<Token>(id);
         t.content = v.value("content", "");
         t.special = v.value("special", true);
         t.lstrip = v.value("lstrip", false);
         t.rstrip = v.value("rstrip", false);
-        if (!t.content.empty()) tok.add_added_token(std::move(t));
+        if (!t.content.empty()) added.push_back(std::move(t));
       }
+      // Keys sort as strings ("100000" < "99999"): add in id order.
+      std::stable_sort(added.begin(), added.end(), [](const AddedToken& a, const AddedToken& b) { return a.id < b.id; });
+      for (AddedToken& t : added) tok.add_added_token(std::move(t));
     }
     SpecialTokens s = tok.special_tokens();
     auto pick = [&](const char* key, Token& dst) {
@@ -84,9 +125,11 @@ void apply_hf_config(Tokenizer& tok, const fs::path& dir, bool default_add_bos) 
     if (eos >= 0) s.eos.push_back(eos);
     if (gen.contains("eos_token_id")) {
       const json& e = gen["eos_token_id"];
-      for (const json& x : e.is_array() ? e : json::array({e}))
-        if (x.is_number_integer() && std::find(s.eos.begin(), s.eos.end(), x.get<Token>()) == s.eos.end())
-          s.eos.push_back(x.get<Token>());
+      for (const json& x : e.is_array() ? e : json::array({e})) {
+        if (!x.is_number_integer()) continue;
+        const Token id = checked_id(x, tok.vocab_size(), (dir / "generation_config.json").string(), "eos_token_id");
+        if (std::find(s.eos.begin(), s.eos.end(), id) == s.eos.end()) s.eos.push_back(id);
+      }
     }
     // add_bos_token / add_eos_token override what tokenizer.json's post-processor says.
     if (cfg.contains("add_bos_token") || default_add_bos) {
@@ -107,8 +150,9 @@ void apply_hf_config(Tokenizer& tok, const fs::path& dir, bool default_add_bos) 
       }
     }
   } catch (const json::exception& e) {
-    throw FormatError((dir / "tokenizer_config.json").string(), std::string("unexpected content: ") + e.what());
+    throw FormatError(cfg_path, std::string("unexpected content: ") + e.what());
   }
+  check_special_ids(tok, cfg_path);
   if (tok.chat_template().empty() && fs::exists(dir / "chat_template.jinja"))
     tok.set_chat_template(read_file(dir / "chat_template.jinja"));
 }
@@ -129,7 +173,7 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
     BpeOptions opt;
     opt.source = src;
     // normalizer: none, or NFC (possibly inside a Sequence).
-    const json& norm = j.contains("normalizer") ? j["normalizer"] : json();
+    const json& norm = member_or_null(j, "normalizer");
     std::function<void(const json&)> check_norm = [&](const json& n) {
       if (n.is_null()) return;
       std::string t = n.value("type", "");
@@ -145,8 +189,7 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
 
     bool byte_level = false;
     try {
-      add_hf_pre_tokenizer(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json(), pre, &byte_level,
-                           &opt.add_prefix_space);
+      add_hf_pre_tokenizer(member_or_null(j, "pre_tokenizer"), pre, &byte_level, &opt.add_prefix_space);
     } catch (const UnsupportedModel& e) {
       throw UnsupportedModel(src + ": " + e.what());
     }
@@ -157,11 +200,14 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
     opt.ignore_merges = m.value("ignore_merges", false);
     if (m.contains("unk_token") && m["unk_token"].is_string()) opt.unk_piece = m["unk_token"].get<std::string>();
 
+    const json& vocab = m.at("vocab");
+    if (!vocab.is_object()) throw FormatError(src, "model.vocab is not an object mapping pieces to ids");
+    const json& added_tokens = member_or_null(j, "added_tokens");
+    // Ids are dense in practice; holes may be filled by added tokens.
+    const std::size_t id_limit = vocab.size() + (added_tokens.is_array() ? added_tokens.size() : 0);
     std::vector<std::string> pieces;
-    for (auto& [piece, id] : m.at("vocab").items()) {
-      if (!id.is_number_integer() || id.get<long long>() < 0 || id.get<long long>() > (1 << 24))
-        throw FormatError(src, "vocab entry '" + piece + "' has a bad id");
-      std::size_t i = id.get<std::size_t>();
+    for (auto& [piece, id] : vocab.items()) {
+      const auto i = static_cast<std::size_t>(checked_id(id, id_limit, src, "vocab entry '" + piece + "'"));
       if (pieces.size() <= i) pieces.resize(i + 1);
       pieces[i] = piece;
     }
@@ -180,10 +226,14 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
     }
     tok = std::make_shared<BpeTokenizer>(std::move(pieces), merges, std::move(pre), opt);
 
-    if (j.contains("added_tokens"))
-      for (const json& a : j["added_tokens"])
-        tok->add_added_token({a.at("id").get<Token>(), a.at("content").get<std::string>(), a.value("special", false),
-                              a.value("lstrip", false), a.value("rstrip", false)});
+    if (!added_tokens.is_null()) {
+      std::vector<AddedToken> added;
+      for (const json& a : added_tokens)
+        added.push_back({checked_id(a.at("id"), id_limit, src, "added token"), a.at("content").get<std::string>(),
+                         a.value("special", false), a.value("lstrip", false), a.value("rstrip", false)});
+      std::stable_sort(added.begin(), added.end(), [](const AddedToken& a, const AddedToken& b) { return a.id < b.id; });
+      for (AddedToken& t : added) tok->add_added_token(std::move(t));
+    }
 
     // post_processor -> what add_special_tokens puts around the text
     SpecialTokens s;
@@ -208,12 +258,13 @@ std::shared_ptr<Tokenizer> load_tokenizer_json(const fs::path& file) {
         s.suffix = {p.at("sep").at(1).get<Token>()};
       }
     };
-    post(j.contains("post_processor") ? j["post_processor"] : json());
+    post(member_or_null(j, "post_processor"));
     if (s.prefix.size() == 1) s.bos = s.prefix[0];
     tok->set_special_tokens(s);
   } catch (const json::exception& e) {
     throw FormatError(src, std::string("unexpected content: ") + e.what());
   }
+  check_special_ids(*tok, src);
   apply_hf_config(*tok, file.parent_path(), false);
   return tok;
 }
@@ -224,9 +275,7 @@ std::shared_ptr<Tokenizer> load_vocab_merges(const fs::path& vocab_json, const f
   if (!v.is_object()) throw FormatError(src, "expected an object mapping pieces to ids");
   std::vector<std::string> pieces;
   for (auto& [piece, id] : v.items()) {
-    if (!id.is_number_integer() || id.get<long long>() < 0 || id.get<long long>() > (1 << 24))
-      throw FormatError(src, "vocab entry '" + piece + "' has a bad id");
-    std::size_t i = id.get<std::size_t>();
+    const auto i = static_cast<std::size_t>(checked_id(id, v.size(), src, "vocab entry '" + piece + "'"));
     if (pieces.size() <= i) pieces.resize(i + 1);
     pieces[i] = piece;
   }
@@ -271,7 +320,27 @@ std::shared_ptr<Tokenizer> load_sentencepiece(const fs::path& file) {
 
 namespace gpt {
 
+namespace {
+std::shared_ptr<const Tokenizer> load_tokenizer_unguarded(const std::filesystem::path& p);
+}  // namespace
+
 std::shared_ptr<const Tokenizer> load_tokenizer(const std::filesystem::path& p) {
+  // Typed errors only: anything else a malformed file provokes becomes a
+  // FormatError naming the path.
+  try {
+    return load_tokenizer_unguarded(p);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw FormatError(p.string(), "out of memory while loading the tokenizer");
+  } catch (const std::exception& e) {
+    throw FormatError(p.string(), std::string("unexpected content: ") + e.what());
+  }
+}
+
+namespace {
+
+std::shared_ptr<const Tokenizer> load_tokenizer_unguarded(const std::filesystem::path& p) {
   namespace fs = std::filesystem;
   using namespace tok;
   std::error_code ec;
@@ -311,5 +380,7 @@ std::shared_ptr<const Tokenizer> load_tokenizer(const std::filesystem::path& p) 
   if (f.gcount() >= 1 && magic[0] == '{') return load_tokenizer_json(p);
   return load_sentencepiece(p);
 }
+
+}  // namespace
 
 }  // namespace gpt

@@ -32,13 +32,34 @@ void Tokenizer::add_added_token(AddedToken t) {
   }
   if (t.content.empty()) return;
   added_index_[t.id] = added_.size();
+  // Walk / extend the trie along the content; O(content length).
+  if (trie_token_.empty()) trie_token_.push_back({-1, -1});
+  std::int32_t node = 0;
+  for (char ch : t.content) {
+    const std::uint64_t key = static_cast<std::uint64_t>(node) * 256 + static_cast<unsigned char>(ch);
+    auto [it, inserted] = trie_edges_.try_emplace(key, static_cast<std::int32_t>(trie_token_.size()));
+    if (inserted) trie_token_.push_back({-1, -1});
+    node = it->second;
+  }
+  added_max_bytes_ = std::max(added_max_bytes_, t.content.size());
+  added_strip_ = added_strip_ || t.lstrip || t.rstrip;
+  const auto index = static_cast<std::int32_t>(added_.size());
   added_.push_back(std::move(t));
-  if (added_by_byte_.empty()) added_by_byte_.resize(256);
-  auto& v = added_by_byte_[static_cast<unsigned char>(added_.back().content[0])];
-  v.push_back(added_.size() - 1);
-  std::stable_sort(v.begin(), v.end(), [&](std::size_t a, std::size_t b) {
-    return added_[a].content.size() > added_[b].content.size();
-  });
+  same_content_.push_back(-1);
+  auto& [first, last] = trie_token_[static_cast<std::size_t>(node)];
+  if (first < 0) first = index;
+  else same_content_[static_cast<std::size_t>(last)] = index;  // same content as earlier tokens, which win
+  last = index;
+}
+
+std::size_t Tokenizer::min_tokens(std::string_view text) const noexcept {
+  if (added_strip_) return 0;
+  std::size_t per_token = 0;
+  const std::size_t bytes = model_encoded_bytes(text, per_token);
+  if (per_token == 0) return 0;
+  // An added token covers at most its content's bytes.
+  per_token = std::max(per_token, added_max_bytes_);
+  return bytes / per_token + (bytes % per_token != 0);
 }
 
 void Tokenizer::check_id(Token id) const {
@@ -84,13 +105,21 @@ void Tokenizer::encode_with_added(std::string_view text, bool parse_special, std
   std::size_t start = 0;  // start of the text not yet encoded
   std::size_t i = 0;
   while (i < text.size()) {
+    // The longest added token starting at i (the first added, among tokens
+    // with the same content), found by walking the trie: O(longest token).
     const AddedToken* hit = nullptr;
-    for (std::size_t k : added_by_byte_[static_cast<unsigned char>(text[i])]) {
-      const AddedToken& a = added_[k];
-      if (a.special && !parse_special) continue;
-      if (text.compare(i, a.content.size(), a.content) == 0) {
+    std::int32_t node = 0;
+    for (std::size_t j = i; j < text.size(); ++j) {
+      const std::uint64_t key = static_cast<std::uint64_t>(node) * 256 + static_cast<unsigned char>(text[j]);
+      const auto it = trie_edges_.find(key);
+      if (it == trie_edges_.end()) break;
+      node = it->second;
+      for (std::int32_t k = trie_token_[static_cast<std::size_t>(node)].first; k >= 0;
+           k = same_content_[static_cast<std::size_t>(k)]) {
+        const AddedToken& a = added_[static_cast<std::size_t>(k)];
+        if (a.special && !parse_special) continue;
         hit = &a;
-        break;  // longest first
+        break;
       }
     }
     if (!hit) {

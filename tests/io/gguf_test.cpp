@@ -257,11 +257,12 @@ TEST(gguf_reader, ReadsAllValueTypesVersion3) {
   ASSERT_NE(nested, nullptr);
   ASSERT_EQ(nested->type, GgufType::ARRAY);
   ASSERT_EQ(nested->element_type, GgufType::ARRAY);
-  ASSERT_EQ(nested->array.size(), 2u);
-  ASSERT_EQ(nested->array[0].array.size(), 2u);
-  EXPECT_EQ(nested->array[0].array[1].i, 2);
-  EXPECT_EQ(nested->array[1].array[0].i, 3);
-  EXPECT_EQ(f.find("nested_str")->array[0].array[0].str, "p");
+  ASSERT_EQ(nested->count, 2u);
+  ASSERT_EQ(nested->at(0).count, 2u);
+  EXPECT_EQ(nested->at(0).at(1).i, 2);
+  EXPECT_EQ(nested->at(1).at(0).i, 3);
+  EXPECT_EQ(f.find("nested_str")->at(0).at(0).str, "p");
+  EXPECT_THROW(nested->at(2), gpt::InvalidArgument);
 
   // Absent keys give the fallback; wrong types throw naming the key.
   EXPECT_FALSE(f.has("missing"));
