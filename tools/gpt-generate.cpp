@@ -1,6 +1,7 @@
 // gpt-generate: text generation and chat from the command line.
 // Text streams to stdout; load time and speeds go to stderr (--quiet silences
 // them). Run with --help for every option and the exit codes.
+#include <filesystem>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-eos", opt.ignore_eos, "Keep generating after end-of-sequence tokens");
   app.add_flag("--chat", chat, "Chat through the model's chat template: interactive when stdin is a terminal and no -p/-f is given; otherwise one turn");
   app.add_option("--system", system_prompt, "System message for --chat");
-  app.add_option("--chat-template", chat_template, "Override the chat template: chatml, llama2, llama3, gemma, zephyr, mistral");
+  app.add_option("--chat-template", chat_template, "Override the chat template: chatml, llama2, llama3, gemma, zephyr, mistral, or a Jinja file");
   app.add_flag("--json", json, "Print one JSON object (text, tokens, finish reason, counts, timings) instead of streaming");
   app.add_option("--logprobs", opt.logprobs, "With --json: each token's log-probability and this many alternatives (0-20)");
   app.add_flag("-q,--quiet", quiet, "No load time or speeds on stderr");
@@ -130,9 +131,10 @@ int main(int argc, char** argv) {
     if (opt.logprobs > 20) throw gpt::InvalidArgument("--logprobs must be at most 20");
     for (const auto& s : opt.stop)
       if (s.empty()) throw gpt::InvalidArgument("--stop needs a non-empty string");
-    if (!chat_template.empty() && !gpt::chat_format_from_name(chat_template))
-      throw gpt::InvalidArgument("unknown --chat-template '" + chat_template +
-                                 "' (chatml, llama2, llama3, gemma, zephyr, mistral)");
+    if (!chat_template.empty() && !gpt::builtin_chat_template(chat_template) &&
+        !std::filesystem::is_regular_file(chat_template))
+      throw gpt::InvalidArgument("--chat-template '" + chat_template +
+                                 "' is neither a known template (chatml, llama2, llama3, gemma, zephyr, mistral) nor a file");
   } catch (const gpt::InvalidArgument& e) {
     std::fprintf(stderr, "gpt-generate: %s\n", e.what());
     return kUsage;

@@ -73,4 +73,21 @@ class FormatError : public Error {
   std::string tensor_;
 };
 
+// A chat template could not be rendered. kind() says why: the text is not
+// valid Jinja (Syntax); it uses a Jinja feature this renderer does not have,
+// named in the message (Unsupported); the template itself raised an error
+// with raise_exception, e.g. for roles that do not alternate (Raised); an
+// operation failed as it would in Python (Runtime: an undefined value used,
+// a type error); or it exceeded a bound on output size, work or nesting depth
+// (Limit).
+class TemplateError : public Error {
+ public:
+  enum class Kind { Syntax, Unsupported, Raised, Runtime, Limit };
+  TemplateError(Kind kind, const std::string& message) : Error(message), kind_(kind) {}
+  Kind kind() const noexcept { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
 }  // namespace gpt

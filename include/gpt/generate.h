@@ -28,6 +28,10 @@
 
 namespace gpt {
 
+namespace jinja {
+class Template;  // src/generate/jinja.h
+}
+
 // How the next token is chosen from the logits. Applied in this order:
 // logit bias, penalties, temperature (0 = greedy: arg-max, the rest ignored),
 // top-k, top-p, min-p, then a draw from the remaining distribution.
@@ -99,7 +103,23 @@ struct ChatMessage {
   std::string content;
 };
 
-// A chat template known by name; detected from a model's Jinja template.
+// Chat templates are rendered from their Jinja text (the model's own, from
+// GGUF metadata or tokenizer_config.json, or one given with --chat-template)
+// by the library's Jinja renderer, as transformers' apply_chat_template does.
+//
+// Renders messages with a Jinja chat template; bos/eos are the texts of the
+// BOS/EOS tokens (bos_token / eos_token in the template). Throws
+// TemplateError: the template raised (e.g. roles that do not alternate), uses
+// a Jinja feature the renderer lacks (named), or exceeds a bound.
+std::string render_chat_template(std::string_view jinja_template, const std::vector<ChatMessage>& messages,
+                                 bool add_generation_prompt, const std::string& bos = {}, const std::string& eos = {});
+// The Jinja text of a template known by name ("chatml", "llama2", "llama3",
+// "gemma", "zephyr", "mistral"); nullopt for other names.
+std::optional<std::string> builtin_chat_template(std::string_view name);
+
+// The templates known by name, as formats. render_chat(ChatFormat) and
+// detect_chat_format are the hand-written renderers kept as test oracles
+// beside the Jinja renderer; generation does not use them.
 enum class ChatFormat { ChatML, Llama2, Llama3, Gemma, Zephyr, Mistral };
 // "chatml", "llama2", "llama3", "gemma", "zephyr", "mistral".
 const char* to_string(ChatFormat f) noexcept;
@@ -127,9 +147,15 @@ class LanguageModel {
   const Tokenizer& tokenizer() const noexcept { return *tokenizer_; }
   std::shared_ptr<const Tokenizer> tokenizer_ptr() const noexcept { return tokenizer_; }
 
+  // The Jinja text of the chat template: for an override, the builtin
+  // template of that name or else the contents of that file; without one,
+  // the tokenizer's template. Throws UnsupportedModel naming --chat-template
+  // when the model has none, InvalidArgument / IoError for a bad override.
+  std::string chat_template(const std::string& override_name_or_file = {}) const;
   // The chat format: the override when given, else detected from the
   // tokenizer's template. Throws UnsupportedModel naming --chat-template when
-  // the template is missing or not recognised.
+  // the template is missing or not recognised. (Generation renders the
+  // template text itself; see chat_template().)
   ChatFormat chat_format(const std::string& override_name = {}) const;
 
   // Completes raw text (BOS added when the tokenizer says so). Returns n
@@ -139,7 +165,8 @@ class LanguageModel {
   Completion complete(const std::string& prompt, const GenerateOptions& options) const;
   // Same on already-tokenized input.
   Completion complete_tokens(const std::vector<Token>& prompt, const GenerateOptions& options) const;
-  // One chat turn: renders messages with the chat template and completes.
+  // One chat turn: renders messages with the chat template (chat_template())
+  // and completes. Throws TemplateError when the template cannot render them.
   Completion chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
                   const std::string& template_override = {}) const;
 
@@ -163,8 +190,7 @@ class ChatSession {
  private:
   std::shared_ptr<const LanguageModel> lm_;
   GenerateOptions options_;
-  ChatFormat format_;
-  std::string default_system_;  // the template's own system message, if it has one
+  std::shared_ptr<const jinja::Template> template_;  // parsed once
   std::vector<ChatMessage> history_;
   Session session_;
   std::vector<Token> cached_;  // tokens in the session's cache

@@ -1,4 +1,7 @@
-// Chat templates: the formats of gpt::ChatFormat written out in C++, each
+// Chat templates, hand-written: the formats of gpt::ChatFormat written out in
+// C++. Generation no longer uses these: it renders the template text with
+// the Jinja renderer (jinja.h, LanguageModel::chat_template). They remain as
+// test oracles, each
 // reproducing one official Jinja template byte for byte as transformers'
 // apply_chat_template renders it (tests/data/chat/templates holds the
 // templates, tests/data/chat/expected.json the reference renderings):

@@ -2,8 +2,12 @@
 // loop shared by completions and chat turns.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "generate/chat_template.h"
+#include "generate/jinja.h"
 #include "io/gguf.h"
 #include "model/loaders.h"
 #include "tokenizer/loaders.h"
@@ -173,12 +177,21 @@ std::string bos_text(const Tokenizer& tok) {
   return tok.bos_id() >= 0 ? tok.token_to_piece(tok.bos_id()) : std::string();
 }
 
-ChatTemplateInfo chat_template_info(const LanguageModel& lm, const std::string& override_name) {
-  ChatTemplateInfo info;
-  info.format = lm.chat_format(override_name);  // validates the override / detection
-  if (override_name.empty())
-    if (auto detected = detect_chat_template(lm.tokenizer().chat_template())) info = *detected;
-  return info;
+std::string eos_text(const Tokenizer& tok) {
+  return tok.eos_ids().empty() ? std::string() : tok.token_to_piece(tok.eos_ids().front());
+}
+
+// The context transformers' apply_chat_template gives a template.
+nlohmann::ordered_json chat_context(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                    const std::string& bos, const std::string& eos) {
+  nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+  for (const auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  return {{"messages", std::move(msgs)}, {"tools", nullptr}, {"documents", nullptr},
+          {"add_generation_prompt", add_generation_prompt}, {"bos_token", bos}, {"eos_token", eos}};
+}
+
+std::string render(const jinja::Template& t, const Tokenizer& tok, const std::vector<ChatMessage>& messages) {
+  return t.render(chat_context(messages, true, bos_text(tok), eos_text(tok)));
 }
 
 }  // namespace detail
@@ -222,6 +235,30 @@ ChatFormat LanguageModel::chat_format(const std::string& override_name) const {
     throw UnsupportedModel("the model has no chat template; choose one with --chat-template (" + known + ")");
   if (auto f = detect_chat_format(tmpl)) return *f;
   throw UnsupportedModel("the model's chat template is not recognised; choose one with --chat-template (" + known + ")");
+}
+
+std::string LanguageModel::chat_template(const std::string& override_name_or_file) const {
+  const std::string known = "chatml, llama2, llama3, gemma, zephyr, mistral";
+  if (!override_name_or_file.empty()) {
+    if (auto text = builtin_chat_template(override_name_or_file)) return *text;
+    if (!std::filesystem::is_regular_file(override_name_or_file))
+      throw InvalidArgument("--chat-template '" + override_name_or_file + "' is neither a known template (" + known +
+                            ") nor a file");
+    std::ifstream in(override_name_or_file, std::ios::binary);
+    if (!in) throw IoError(override_name_or_file, "cannot open the chat template");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  const std::string& tmpl = tokenizer_->chat_template();
+  if (tmpl.empty())
+    throw UnsupportedModel("the model has no chat template; choose one with --chat-template (" + known + " or a Jinja file)");
+  return tmpl;
+}
+
+std::string render_chat_template(std::string_view jinja_template, const std::vector<ChatMessage>& messages,
+                                 bool add_generation_prompt, const std::string& bos, const std::string& eos) {
+  return jinja::Template(jinja_template).render(detail::chat_context(messages, add_generation_prompt, bos, eos));
 }
 
 std::vector<Completion> LanguageModel::complete_n(const std::string& prompt, const GenerateOptions& options) const {
@@ -278,8 +315,8 @@ Completion LanguageModel::complete_tokens(const std::vector<Token>& prompt, cons
 
 Completion LanguageModel::chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
                                const std::string& template_override) const {
-  const detail::ChatTemplateInfo info = detail::chat_template_info(*this, template_override);
-  const std::string text = detail::render_chat(info, messages, true, detail::bos_text(*tokenizer_));
+  const jinja::Template tmpl(chat_template(template_override));
+  const std::string text = detail::render(tmpl, *tokenizer_, messages);
   // (encode_chat adds BOS only when the template did not spell it: no extra)
   detail::check_text_fits(*tokenizer_, text, 0, detail::context_for(*model_, options));
   return complete_tokens(detail::encode_chat(*tokenizer_, text), options);
@@ -291,8 +328,7 @@ ChatSession::ChatSession(std::shared_ptr<const LanguageModel> lm, const Generate
                          const std::string& template_override, const std::string& system_prompt)
     : lm_(std::move(lm)),
       options_(options),
-      format_(lm_->chat_format(template_override)),
-      default_system_(detail::chat_template_info(*lm_, template_override).default_system),
+      template_(std::make_shared<const jinja::Template>(lm_->chat_template(template_override))),
       session_(lm_->model_ptr(), detail::session_options(lm_->model(), options)) {
   detail::validate(options_);
   if (!system_prompt.empty()) history_.push_back({"system", system_prompt});
@@ -304,7 +340,7 @@ Completion ChatSession::send(const std::string& user_message) {
   const Tokenizer& tok = lm_->tokenizer();
   std::vector<ChatMessage> messages = history_;
   messages.push_back({"user", user_message});
-  const std::string rendered = detail::render_chat({format_, default_system_}, messages, true, detail::bos_text(tok));
+  const std::string rendered = detail::render(*template_, tok, messages);
   detail::check_text_fits(tok, rendered, 0, session_.context_length());
   const std::vector<Token> ids = detail::encode_chat(tok, rendered);
   // Keep the cached tokens that the new rendering starts with; feed the rest.

@@ -130,6 +130,39 @@ TEST(ChatTemplateRender, MatchesTransformersByteForByte) {
   EXPECT_GT(raised, 5);
 }
 
+// The path generation takes: the template text rendered by the Jinja
+// renderer, on the same transformers references.
+TEST(ChatTemplateRender, JinjaRendererMatchesTransformersOnStoredTemplates) {
+  const auto& doc = expected();
+  int checked = 0, raised = 0;
+  for (const auto& c : doc.at("cases")) {
+    const std::string name = c.at("template");
+    const auto& t = doc.at("templates").at(name);
+    const std::string jinja = read_file(data_path(t.at("file").get<std::string>()));
+    const auto msgs = messages_of(doc.at("conversations").at(c.at("conversation").get<std::string>()));
+    const bool gen = c.at("add_generation_prompt");
+    const std::string label = name + " / " + c.at("conversation").get<std::string>() + (gen ? " / gen" : "");
+    if (c.contains("error")) {
+      EXPECT_THROW(render_chat_template(jinja, msgs, gen, t.at("bos"), t.at("eos")), TemplateError) << label;
+      ++raised;
+      continue;
+    }
+    EXPECT_EQ(render_chat_template(jinja, msgs, gen, t.at("bos"), t.at("eos")), c.at("output").get<std::string>()) << label;
+    ++checked;
+  }
+  EXPECT_GT(checked, 100);
+  EXPECT_GT(raised, 5);
+}
+
+TEST(ChatTemplateBuiltin, TextsAreTheStoredTemplates) {
+  for (const char* name : {"chatml", "llama2", "llama3", "gemma", "zephyr", "mistral"}) {
+    const auto text = builtin_chat_template(name);
+    ASSERT_TRUE(text.has_value()) << name;
+    EXPECT_EQ(*text, read_file(data_path(std::string("templates/") + name + ".jinja"))) << name;
+  }
+  EXPECT_FALSE(builtin_chat_template("vicuna").has_value());
+}
+
 TEST(ChatTemplateRender, UnsupportedRolesThrow) {
   const std::vector<ChatMessage> tool{{"user", "hi"}, {"tool", "{\"x\": 1}"}};
   const std::vector<ChatMessage> odd{{"narrator", "Once upon a time"}};

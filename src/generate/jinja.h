@@ -1,0 +1,75 @@
+// A Jinja renderer of our own for the subset of the language that chat
+// templates use, reproducing transformers' apply_chat_template: Jinja2 with
+// trim_blocks and lstrip_blocks, the loopcontrols extension, the
+// {% generation %} tag, and the globals raise_exception, strftime_now,
+// namespace and dict; tojson as json.dumps(ensure_ascii=False).
+//
+// The subset (anything else is refused with TemplateError naming it):
+//   text, {{ expr }}, {# comments #}, whitespace control {%- -%} {{- -}} {%+,
+//   {% raw %}; statements if/elif/else, for (loop.index, index0, revindex,
+//   revindex0, first, last, length, previtem, nextitem, cycle; `for x in y if
+//   cond`; else; tuple targets), break/continue, set (to names, tuples,
+//   namespace attributes; block set with filters), macro (defaults, called
+//   with positional and keyword arguments), filter blocks, generation blocks.
+//   Expressions: literals, lists, tuples, dicts, attribute / subscript access,
+//   slices, + - * / // % **, ~, comparisons, and/or/not, in / not in,
+//   `is [not] test`, `a if b else c`, filters, calls. The filters, tests and
+//   methods are listed in jinja.cpp.
+//
+// Values follow Python: truthiness, str() of lists and dicts (repr), int vs
+// float arithmetic, code-point string indexing. Data passed in comes from
+// JSON (nlohmann::ordered_json); dicts built by a template may also have
+// number, boolean and None keys.
+//
+// Bounds: parsing and rendering take time linear in the template, the data
+// and the output; the output, every string built, the work done (a step per
+// node evaluated, per list item and per 16 bytes of string built), the items
+// of one list (2^18) and the nesting depth of the template, of values and of
+// macro calls are capped (Limits); exceeding one throws TemplateError(Limit). Thread safety: a Template is immutable after
+// construction; render() may be called from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gpt/error.h"
+
+namespace gpt::jinja {
+
+struct Limits {
+  std::size_t max_output_bytes = 64u << 20;   // the rendered text, and any one string built
+  std::uint64_t max_work = 50'000'000;        // nodes evaluated + list items + bytes/16 of strings built
+  int max_depth = 200;                        // nesting of blocks/expressions, and of macro calls
+};
+
+struct RenderOptions {
+  Limits limits;
+  // The time strftime_now() formats; the current local time when unset.
+  std::optional<std::tm> now;
+};
+
+struct Node;  // the parsed template (jinja.cpp)
+
+class Template {
+ public:
+  // Parses the template. Throws TemplateError (Syntax, Unsupported, Limit).
+  explicit Template(std::string_view source, const Limits& limits = {});
+  ~Template();
+  Template(Template&&) noexcept;
+  Template& operator=(Template&&) noexcept;
+
+  // Renders with the variables of `context` (a JSON object: messages,
+  // add_generation_prompt, bos_token, ...); ordered_json keeps the key order
+  // that tojson and dict iteration show. Throws TemplateError.
+  std::string render(const nlohmann::ordered_json& context, const RenderOptions& options = {}) const;
+
+ private:
+  std::unique_ptr<Node> root_;
+};
+
+}  // namespace gpt::jinja
