@@ -13,6 +13,7 @@
 #include <functional>
 #include <iterator>
 #include <map>
+#include <ostream>
 
 #include "fuzz/targets.h"
 
@@ -39,6 +40,7 @@ struct Input {
   std::string target;
   fs::path file;
 };
+void PrintTo(const Input& in, std::ostream* os) { *os << in.file; }
 
 // <root>/<target>/<file> for every known target folder.
 std::vector<Input> inputs_under(const fs::path& root) {
