@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -60,16 +61,27 @@ struct XBlockK {
 
 inline float round_f16(float v) { return f16_to_f32(f32_to_f16(v)); }
 
+// Activations that are not finite (a broken or crafted checkpoint) must not
+// reach a float -> int8 conversion, which is undefined for NaN; a NaN
+// becomes 0 there and the block's scale turns NaN instead, so the product is
+// NaN as it would be in f32. Finite values are unaffected.
+inline std::int8_t to_q8(float v) { return v == v ? static_cast<std::int8_t>(std::clamp(v, -127.0f, 127.0f)) : 0; }
+inline bool any_nan(const float* x, int n) {
+  bool nan = false;
+  for (int j = 0; j < n; ++j) nan |= x[j] != x[j];
+  return nan;
+}
+
 void quantize_row_32(const float* x, std::int64_t nb, XBlock32* out) {
   for (std::int64_t b = 0; b < nb; ++b, x += 32) {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
+    const float d = any_nan(x, 32) ? std::numeric_limits<float>::quiet_NaN() : amax / 127.0f;
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     std::int32_t sum = 0;
     for (int j = 0; j < 32; ++j) {
       const float v = std::nearbyint(x[j] * id);  // default rounding: half to even
-      out[b].q[j] = static_cast<std::int8_t>(std::clamp(v, -127.0f, 127.0f));
+      out[b].q[j] = to_q8(v);
       sum += out[b].q[j];
     }
     out[b].d = round_f16(d);
@@ -88,6 +100,7 @@ void quantize_row_k(const float* x, std::int64_t nb, XBlockK* out) {
       }
     if (amax == 0.0f) {
       out[b] = XBlockK{};
+      if (any_nan(x, 256)) out[b].d = std::numeric_limits<float>::quiet_NaN();
       continue;
     }
     const float iscale = -127.0f / max;
@@ -98,7 +111,7 @@ void quantize_row_k(const float* x, std::int64_t nb, XBlockK* out) {
       for (int j = 0; j < 16; ++j) s += out[b].q[16 * g + j];
       out[b].bsums[g] = static_cast<std::int16_t>(s);
     }
-    out[b].d = 1.0f / iscale;
+    out[b].d = any_nan(x, 256) ? std::numeric_limits<float>::quiet_NaN() : 1.0f / iscale;
   }
 }
 

@@ -140,7 +140,15 @@ std::string build_model_proto(const SpmVocab& v) {
 
 SpmTokenizer::SpmTokenizer(const std::string& serialized, const std::string& source)
     : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-  auto st = sp_->LoadFromSerializedProto(serialized);
+  // libsentencepiece reports most problems in its status, but its trie
+  // builder throws (Darts::Details::Exception, a std::exception) for some
+  // malformed vocabularies, e.g. an empty piece in a unigram model.
+  sentencepiece::util::Status st;
+  try {
+    st = sp_->LoadFromSerializedProto(serialized);
+  } catch (const std::exception& e) {
+    throw FormatError(source, std::string("not a valid SentencePiece model: ") + e.what());
+  }
   if (!st.ok()) throw FormatError(source, "not a valid SentencePiece model: " + std::string(st.message()));
   const int n = sp_->GetPieceSize();
   const std::vector<int> proto_types = piece_types(serialized);

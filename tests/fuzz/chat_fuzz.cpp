@@ -1,0 +1,7 @@
+// libFuzzer harness: gpt::fuzz::chat (tests/fuzz/targets.h says what the input is).
+#include "fuzz/targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  gpt::fuzz::chat({data, size});
+  return 0;
+}
