@@ -2,6 +2,8 @@
 // ChatSession.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <Eigen/Core>
 #include <span>
 #include <string_view>
@@ -33,5 +35,9 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
 // when the template did not already spell it.
 std::vector<Token> encode_chat(const Tokenizer& tok, const std::string& rendered);
 std::string bos_text(const Tokenizer& tok);
+std::string eos_text(const Tokenizer& tok);
+// The variables transformers' apply_chat_template gives a template.
+nlohmann::ordered_json chat_context(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                    const std::string& bos, const std::string& eos);
 
 }  // namespace gpt::detail

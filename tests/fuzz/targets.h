@@ -36,6 +36,7 @@
 
 #include "generate/chat_template.h"
 #include "generate/generation.h"
+#include "generate/jinja.h"
 #include "gpt/error.h"
 #include "gpt/model.h"
 #include "gpt/session.h"
@@ -334,14 +335,20 @@ inline void render_model_template(const std::shared_ptr<const Tokenizer>& tok) {
       {{"assistant", "starts with assistant"}, {"user", ""}},
   };
   const std::string& tmpl = tok->chat_template();
-  const std::optional<ChatFormat> format = detect_chat_format(tmpl);
-  const std::optional<detail::ChatTemplateInfo> info = detail::detect_chat_template(tmpl);
-  require(format.has_value() == info.has_value(), "detect_chat_format and detect_chat_template disagree");
-  if (!info) return;
+  if (tmpl.empty()) return;
+  // The model's own template through the Jinja renderer, as
+  // LanguageModel::chat does: parsed once, rendered for every conversation.
+  std::optional<jinja::Template> parsed;
+  try {
+    parsed.emplace(tmpl);
+  } catch (const Error&) {
+    return;
+  }
   for (const auto& messages : conversations) {
     for (bool gen : {false, true}) {
       try {
-        const std::string text = detail::render_chat(*info, messages, gen, detail::bos_text(*tok));
+        const std::string text =
+            parsed->render(detail::chat_context(messages, gen, detail::bos_text(*tok), detail::eos_text(*tok)));
         const std::vector<Token> ids = detail::encode_chat(*tok, text);
         for (Token id : ids)
           require(id >= 0 && static_cast<std::size_t>(id) < tok->vocab_size(), "chat encoding gave an id outside the vocabulary");
