@@ -96,6 +96,8 @@ struct BadInput {
   const char* words;
 };
 
+void PrintTo(const BadInput& b, std::ostream* os) { *os << "gpt-generate " << b.args; }
+
 class GptGenerateBadInput : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(GptGenerateBadInput, OneLineAndExitCode) {
@@ -141,6 +143,8 @@ struct ToolCase {
   int rc;
   const char* words;  // in stdout for rc 0, in the one stderr line otherwise
 };
+
+void PrintTo(const ToolCase& t, std::ostream* os) { *os << t.tool << ' ' << t.args; }
 
 class EveryTool : public ::testing::TestWithParam<ToolCase> {};
 
