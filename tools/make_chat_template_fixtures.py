@@ -168,6 +168,7 @@ UNITS = [
     "|{{ (h|safe)|title + h }}|{{ (h|safe)|list }}|{{ ['<'|safe]|map('upper')|first + '&' }}"
     "|{{ ('x'|safe) * 2 + '<' }}|{{ [h|safe]|first + '&' }}|{{ '%r' % (h|safe) }}|{{ '%s' % (h|safe) + '&' }}",
     "{{ 'x'|safe + 1 }}",
+    "{% set d = {1: 'int', '1': 'str', 1.5: 'float', '1.5': 's', none: 'none', 'None': 'S', true: 'bool'} %}{{ d }} {{ d[1] }} {{ d['1'] }}",
 ]
 
 

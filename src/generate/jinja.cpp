@@ -213,6 +213,37 @@ struct Callable;
 using ValueList = std::vector<Value>;
 
 enum class VT : std::uint8_t { Undefined, None, Bool, Int, Float, Str, List, Dict, Func };
+
+// An immutable string shared by every value that holds it: copying a Value
+// (into a list, a repetition, a variable) never copies its text, so the
+// memory a template's values take is bounded by the strings it builds (each
+// charged to the work and size limits) and the items of its containers.
+class Text {
+ public:
+  Text() = default;
+  Text(std::string s) : p_(s.empty() ? nullptr : std::make_shared<const std::string>(std::move(s))) {}
+  const std::string& str() const { return p_ ? *p_ : empty_string(); }
+  operator const std::string&() const { return str(); }
+  operator std::string_view() const { return str(); }
+  friend bool operator==(const Text& a, const Text& b) { return a.str() == b.str(); }
+  friend bool operator<(const Text& a, const Text& b) { return a.str() < b.str(); }
+  std::size_t size() const { return str().size(); }
+  bool empty() const { return str().empty(); }
+  char operator[](std::size_t i) const { return str()[i]; }
+  std::size_t find(std::string_view x, std::size_t pos = 0) const { return str().find(x, pos); }
+  std::size_t rfind(std::string_view x) const { return str().rfind(x); }
+  std::string substr(std::size_t pos, std::size_t n = std::string::npos) const { return str().substr(pos, n); }
+  int compare(std::size_t pos, std::size_t n, std::string_view x) const { return str().compare(pos, n, x); }
+  std::string::const_iterator begin() const { return str().begin(); }
+  std::string::const_iterator end() const { return str().end(); }
+
+ private:
+  static const std::string& empty_string() {
+    static const std::string e;
+    return e;
+  }
+  std::shared_ptr<const std::string> p_;
+};
 // What a List value is in Python: a list, a tuple, a one-shot iterator
 // (what map/select/... return: always true, no len(), repr unknown to us), or
 // a view (dict.items(), range(): len() works, repr unknown to us).
@@ -228,7 +259,7 @@ struct Value {
   bool b = false;
   std::int64_t i = 0;
   double f = 0;
-  std::string s;  // Str; for Undefined, what was undefined (for messages)
+  Text s;  // Str; for Undefined, what was undefined (for messages)
   std::shared_ptr<ValueList> l;
   std::shared_ptr<Dict> d;
   std::shared_ptr<Callable> fn;
@@ -271,6 +302,8 @@ struct Value {
 constexpr int kMaxValueDepth = 256;
 constexpr std::size_t kMaxListItems = 1u << 18;  // bounds the memory one list can take
 
+std::string float_repr(double x);
+
 // A Python dict: insertion-ordered; keys are strings, numbers, booleans or
 // None (hashed through code()).
 struct Dict {
@@ -280,13 +313,15 @@ struct Dict {
   // The hash key of k; nullopt if k is not hashable here (lists, dicts).
   static std::optional<std::string> code(const Value& k) {
     switch (k.t) {
-      case VT::Str: return k.s.empty() || k.s[0] != '\0' ? k.s : "\0s" + k.s;
-      case VT::Int: return "\0i" + std::to_string(k.i);
-      case VT::Bool: return std::string("\0i") + (k.b ? "1" : "0");  // True == 1 in Python
+      case VT::Str: return k.s.empty() || k.s[0] != '\0' ? k.s.str() : std::string("\0s", 2) + k.s.str();
+      // Type tags start with a NUL byte (std::string, not a C string, keeps it).
+      case VT::Int: return std::string("\0i", 2) + std::to_string(k.i);
+      case VT::Bool: return std::string("\0i", 2) + (k.b ? "1" : "0");  // True == 1 in Python
       case VT::Float:
-        if (std::floor(k.f) == k.f && std::fabs(k.f) < 9e18) return "\0i" + std::to_string(static_cast<std::int64_t>(k.f));
-        return "\0f" + std::to_string(k.f);
-      case VT::None: return std::string("\0n");
+        if (std::floor(k.f) == k.f && std::fabs(k.f) < 9e18)
+          return std::string("\0i", 2) + std::to_string(static_cast<std::int64_t>(k.f));
+        return std::string("\0f", 2) + float_repr(k.f);
+      case VT::None: return std::string("\0n", 2);
       default: return std::nullopt;
     }
   }
@@ -344,6 +379,11 @@ void check_depth(const Value& v, int line) {
     fail(Kind::Limit, line, "values nested more than " + std::to_string(kMaxValueDepth) + " deep");
 }
 
+// Refuses a list about to grow past kMaxListItems, before it takes the memory.
+void check_items(std::size_t n, int line) {
+  if (n > kMaxListItems) fail(Kind::Limit, line, "a list of more than " + std::to_string(kMaxListItems) + " items");
+}
+
 Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
   if (items.size() > kMaxListItems)
     fail(Kind::Limit, line, "a list of more than " + std::to_string(kMaxListItems) + " items");
@@ -392,7 +432,7 @@ const char* type_name(const Value& v) {
 }
 
 [[noreturn]] void undefined_error(const Value& v, int line) {
-  fail(Kind::Runtime, line, (v.s.empty() ? std::string("a value") : v.s) + " is undefined");
+  fail(Kind::Runtime, line, (v.s.empty() ? std::string("a value") : v.s.str()) + " is undefined");
 }
 
 bool truthy(const Value& v) {
@@ -631,7 +671,7 @@ void json_dump(const Value& v, const JsonOptions& o, int level, std::string& out
     }
     case VT::Undefined:
       fail(Kind::Runtime, line, "tojson: Object of type Undefined is not JSON serializable (" +
-                                    (v.s.empty() ? std::string("a value") : v.s) + " is undefined)");
+                                    (v.s.empty() ? std::string("a value") : v.s.str()) + " is undefined)");
     case VT::Func: fail(Kind::Runtime, line, "tojson: a function is not JSON serializable");
   }
 }
@@ -1843,6 +1883,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
         j += u8_decode(s, j, cp);
       }
       words.emplace_back(i, j);
+      check_items(words.size(), line);
       i = j;
     }
     if (maxsplit < 0 || static_cast<std::size_t>(maxsplit) + 1 >= words.size()) {
@@ -1875,6 +1916,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
       const std::size_t k = s.find(d, start);
       if (k == std::string_view::npos) break;
       out.emplace_back(s.substr(start, k - start));
+      check_items(out.size(), line);
       start = k + d.size();
       ++count;
     }
@@ -1888,6 +1930,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
       const std::size_t k = s.rfind(d, end - d.size());
       if (k == std::string_view::npos) break;
       rev.emplace_back(s.substr(k + d.size(), end - k - d.size()));
+      check_items(rev.size(), line);
       end = k;
       ++count;
     }
@@ -1929,7 +1972,10 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
   return std::string(s.substr(b, e - b));
 }
 
-std::string py_replace(std::string_view s, std::string_view old, std::string_view nw, std::int64_t count) {
+// Stops early once the result passes max_bytes (the caller's size check then
+// refuses it), so a replacement cannot build more than that.
+std::string py_replace(std::string_view s, std::string_view old, std::string_view nw, std::int64_t count,
+                       std::size_t max_bytes) {
   std::string out;
   if (old.empty()) {
     // Inserts `nw` before every code point and at the end.
@@ -1937,7 +1983,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     std::size_t i = 0;
     while (i <= s.size()) {
       if (count < 0 || done < count) out += nw, ++done;
-      if (i == s.size()) break;
+      if (i == s.size() || out.size() > max_bytes) break;
       std::uint32_t cp;
       const std::size_t len = u8_decode(s, i, cp);
       out.append(s.substr(i, len));
@@ -1954,6 +2000,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     out += nw;
     start = k + old.size();
     ++done;
+    if (out.size() > max_bytes) return out;
   }
   out.append(s.substr(start));
   return out;
@@ -1975,6 +2022,7 @@ std::vector<std::string> py_splitlines(std::string_view s, bool keepends) {
     std::size_t end = i + len;
     if (cp == '\r' && end < s.size() && s[end] == '\n') ++end;
     out.emplace_back(s.substr(start, (keepends ? end : i) - start));
+    check_items(out.size(), 0);
     start = i = end;
   }
   if (start < s.size()) out.emplace_back(s.substr(start));
@@ -2000,6 +2048,7 @@ class Interp {
     if (bytes > lim_.max_output_bytes)
       fail(Kind::Limit, line, "a string longer than " + std::to_string(lim_.max_output_bytes) + " bytes");
   }
+  std::size_t max_string_bytes() const { return lim_.max_output_bytes; }
   Value new_str(std::string s, int line) {
     check_size(s.size(), line);
     return Value::str(std::move(s));
@@ -2062,7 +2111,7 @@ class Interp {
         exec_isolated(st.body, frame, text);
         Value v = Value::str(std::move(text));
         for (const auto& f : st.filters) v = apply_filter(*f, std::move(v), frame);
-        emit(out, v.t == VT::Str ? v.s : to_str(v, st.line), st.line);
+        emit(out, v.t == VT::Str ? v.s.str() : to_str(v, st.line), st.line);
         return Flow::Normal;
       }
       case SK::Macro: frame->vars[st.text] = make_macro(st, frame); return Flow::Normal;
@@ -2211,6 +2260,7 @@ class Interp {
         return keys;
       }
       case VT::Str: {
+        check_items(cp_count(v.s), line);
         ValueList chars;
         for (std::size_t i = 0; i < v.s.size();) {
           std::uint32_t cp;
@@ -2377,7 +2427,7 @@ class Interp {
           if (e.a[0]->k == EK::Name && e.a[0]->name == "joiner") fail(Kind::Unsupported, e.line, "the global 'joiner'");
           if (e.a[0]->k == EK::Name && e.a[0]->name == "lipsum") fail(Kind::Unsupported, e.line, "the global 'lipsum'");
           if (e.a[0]->k == EK::Attr)
-            fail(Kind::Unsupported, e.line, callee.s + " (a method this renderer does not have, or an undefined value called)");
+            fail(Kind::Unsupported, e.line, callee.s.str() + " (a method this renderer does not have, or an undefined value called)");
           undefined_error(callee, e.line);
         }
         fail(Kind::Runtime, e.line, std::string("'") + type_name(callee) + "' object is not callable");
@@ -2416,9 +2466,13 @@ class Interp {
         std::string s;
         for (const auto& c : e.a) {
           const Value v = eval(*c, frame);
-          if (v.t == VT::Str) s += v.s;
-          else s += to_str(v, e.line);
-          check_len(s.size(), e.line);
+          if (v.t == VT::Str) {
+            check_len(s.size() + v.s.size(), e.line);
+            s += v.s;
+          } else {
+            s += to_str(v, e.line);
+            check_len(s.size(), e.line);
+          }
         }
         return new_str(std::move(s), e.line);
       }
@@ -2498,9 +2552,12 @@ class Interp {
       }
       if (nums) return Value::number(a.as_double() + b.as_double());
       if (a.t == VT::Str && b.t == VT::Str) {
-        if (!a.safe && !b.safe) return new_str(a.s + b.s, line);
+        if (!a.safe && !b.safe) {
+          check_len(a.s.size() + b.s.size(), line);
+          return new_str(a.s.str() + b.s.str(), line);
+        }
         // Markup.__add__ / __radd__: the plain operand is escaped.
-        Value r = new_str((a.safe ? a.s : escape_html(a.s)) + (b.safe ? b.s : escape_html(b.s)), line);
+        Value r = new_str((a.safe ? a.s.str() : escape_html(a.s)) + (b.safe ? b.s.str() : escape_html(b.s)), line);
         r.safe = true;
         return r;
       }
@@ -2533,6 +2590,7 @@ class Interp {
         const std::size_t unit = seq->t == VT::Str ? seq->s.size() : seq->l->size() * 8;
         if (times > 0 && unit > 0 && static_cast<std::uint64_t>(times) > lim_.max_output_bytes / unit)
           fail(Kind::Limit, line, "a repetition longer than " + std::to_string(lim_.max_output_bytes) + " bytes");
+        if (seq->t == VT::List && times > 0) check_items(seq->l->size() * static_cast<std::uint64_t>(times), line);
         if (seq->t == VT::Str) {
           std::string out;
           for (std::int64_t k = 0; k < times; ++k) out += seq->s;
@@ -2659,7 +2717,7 @@ class Interp {
            const std::string& old = str_arg(arg(a, 0, "old", Value()), "replace() argument 1", line);
            const std::string& nw = str_arg(arg(a, 1, "new", Value()), "replace() argument 2", line);
            const Value cnt = arg(a, 2, "count", Value::integer(-1));
-           return in.new_str(py_replace(s.s, old, nw, cnt.as_int()), line);
+           return in.new_str(py_replace(s.s, old, nw, cnt.as_int(), in.max_string_bytes()), line);
          }},
         {"find", [](Interp&, const Value& s, Args& a, int line) { return find_value(s, a, false, false, line); }},
         {"rfind", [](Interp&, const Value& s, Args& a, int line) { return find_value(s, a, true, false, line); }},
@@ -2951,7 +3009,7 @@ class Interp {
       const std::string old = to_str(arg(a, 0, "old", Value()), line);
       const std::string nw = to_str(arg(a, 1, "new", Value()), line);
       const Value cnt = arg(a, 2, "count", Value::none());
-      return new_str(py_replace(s, old, nw, cnt.t == VT::None ? -1 : cnt.as_int()), line);
+      return new_str(py_replace(s, old, nw, cnt.t == VT::None ? -1 : cnt.as_int(), max_string_bytes()), line);
     }
     if (name == "default" || name == "d") {
       const Value dflt = arg(a, 0, "default_value", Value::str(""));

@@ -42,8 +42,8 @@
 namespace gpt::jinja {
 
 struct Limits {
-  std::size_t max_output_bytes = 64u << 20;   // the rendered text, and any one string built
-  std::uint64_t max_work = 50'000'000;        // nodes evaluated + list items + bytes/16 of strings built
+  std::size_t max_output_bytes = 16u << 20;   // the rendered text, and any one string built
+  std::uint64_t max_work = 10'000'000;        // nodes evaluated + list items + bytes/16 of strings built
   int max_depth = 200;                        // nesting of blocks/expressions, and of macro calls
   std::size_t max_nodes = 1u << 17;           // syntax nodes of one template (bounds the parsed tree's memory)
 };

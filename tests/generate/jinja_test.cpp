@@ -409,7 +409,7 @@ std::vector<Crafted> crafted_cases() {
       {"4 MB unterminated comment", repeat("{# ", "abcdefgh", "", four_mb), json::object(), Kind::Syntax},
       {"4 MB unterminated raw", repeat("{% raw %}", "{% abc %}", "", four_mb), json::object(), Kind::Syntax},
       {"4 MB unterminated tag", repeat("{{ x", " ~ x", "", four_mb), json::object(), Kind::Limit},
-      {"1 MB unterminated tag", repeat("{{ x", " ~ x", "", 1u << 20), json::object(), Kind::Syntax},
+      {"256 KB unterminated tag", repeat("{{ x", " ~ x", "", 256u << 10), json::object(), Kind::Syntax},
       // Work, output and string size, recursion.
       {"10^10 loop iterations", fixed("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"),
        json::object(), Kind::Limit},
@@ -422,8 +422,24 @@ std::vector<Crafted> crafted_cases() {
        fixed("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"),
        json::object(), Kind::Limit},
       {"'x' * 10^12", fixed("{{ 'x' * 1000000000000 }}"), json::object(), Kind::Limit},
-      {"2.4 GB of output", fixed("{% for i in range(100000000) %}xxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}"), json::object(),
+      {"2.4 GB of output",
+       fixed("{% for i in range(100000) %}{% for j in range(1000) %}xxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}{% endfor %}"),
+       json::object(), Kind::Limit},
+      {"a 16 MB string, repeated 10^5 times in a list",
+       fixed("{% set s = 'x' * 16000000 %}{{ ([s] * 100000)|length }}"), json::object(), std::nullopt},
+      {"a 1 MB string appended to a list 5000 times",
+       fixed("{% set s = 'x' * 1000000 %}{% set ns = namespace(v=[]) %}{% for i in range(5000) %}"
+             "{% set ns.v = ns.v + [s] %}{% endfor %}{{ ns.v|length }}"),
+       json::object(), Kind::Limit},
+      {"[1] * 8000000", fixed("{{ ([1] * 8000000)|length }}"), json::object(), Kind::Limit},
+      {"a 16 MB string iterated", fixed("{% set s = 'x' * 16000000 %}{% for c in s %}{% endfor %}"), json::object(),
        Kind::Limit},
+      {"a 12 MB string split into 4M pieces", fixed("{{ ('abc,' * 3000000).split(',')|length }}"), json::object(),
+       Kind::Limit},
+      {"a 1 MB string, each character replaced by 40", fixed("{{ ('x' * 1000000).replace('x', 'y' * 40)|length }}"),
+       json::object(), Kind::Limit},
+      {"a 4 MB message", fixed("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"),
+       {{"messages", json::array({{{"role", "user"}, {"content", std::string(four_mb, 'x')}}})}}, std::nullopt},
       {"unbounded macro recursion", fixed("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), json::object(),
        Kind::Limit},
       {"a list nested 100k deep",
@@ -442,7 +458,7 @@ TEST(JinjaBounds, CraftedTemplatesAreBoundedInMemoryAndTime) {
     SCOPED_TRACE(c.name);
     const ChildResult r = run_crafted(c);
     const double template_mib = static_cast<double>(r.template_bytes) / (1024.0 * 1024.0);
-    std::printf("[ measure  ] %-34s %-11s peak RSS +%7.2f MiB (template %5.2f MiB) %8.1f ms  %s\n", c.name.c_str(),
+    std::printf("[ measure  ] %-46s %-11s peak RSS +%7.2f MiB (template %5.2f MiB) %8.1f ms  %s\n", c.name.c_str(),
                 r.outcome.c_str(), r.rss_mib, template_mib, r.ms, r.what.substr(0, 90).c_str());
     EXPECT_EQ(r.outcome, c.expect ? kind_name(*c.expect) : "ok") << r.what;
     EXPECT_LT(r.rss_mib, kRssBoundMiB + template_mib);
