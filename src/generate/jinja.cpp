@@ -1,6 +1,6 @@
 // The Jinja renderer (see jinja.h for the subset). Four parts, in order:
 //   1. values: a small Python-like value type, str()/repr(), json.dumps
-//   2. lexer: template text -> tokens, with Jinja2's whitespace rules
+//   2. lexer: template text -> tokens on demand, with Jinja2's whitespace rules
 //   3. parser: tokens -> statement and expression trees (Jinja2's grammar)
 //   4. interpreter: statements, expressions, filters, tests, methods
 //
