@@ -384,7 +384,12 @@ void check_items(std::size_t n, int line) {
   if (n > kMaxListItems) fail(Kind::Limit, line, "a list of more than " + std::to_string(kMaxListItems) + " items");
 }
 
-Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
+// The items held by the lists of one render that are still alive: each list
+// made by Interp::make_list adds its size and gives it back when freed.
+using LiveItems = std::shared_ptr<std::size_t>;
+
+// A list value. With `live`, its items count towards it until it is freed.
+Value make_list(ValueList items, Seq seq = Seq::List, int line = 0, const LiveItems& live = nullptr) {
   if (items.size() > kMaxListItems)
     fail(Kind::Limit, line, "a list of more than " + std::to_string(kMaxListItems) + " items");
   Value v;
@@ -393,7 +398,16 @@ Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
   for (const auto& x : items) depth = std::max<int>(depth, x.depth), v.has_ns |= x.has_ns;
   v.depth = static_cast<std::uint16_t>(std::min(depth + 1, 60000));
   check_depth(v, line);
-  v.l = std::make_shared<ValueList>(std::move(items));
+  if (!live) {
+    v.l = std::make_shared<ValueList>(std::move(items));
+  } else {
+    const std::size_t n = items.size();
+    *live += n;
+    v.l = std::shared_ptr<ValueList>(new ValueList(std::move(items)), [live, n](ValueList* l) {
+      *live -= n;
+      delete l;
+    });
+  }
   return v;
 }
 
@@ -2049,6 +2063,15 @@ class Interp {
       fail(Kind::Limit, line, "a string longer than " + std::to_string(lim_.max_output_bytes) + " bytes");
   }
   std::size_t max_string_bytes() const { return lim_.max_output_bytes; }
+  // Every list a template builds counts its items while it is alive, and
+  // no more than kMaxLiveItems may be alive at once: that bounds the memory
+  // lists take (an item is a Value of under 100 bytes) whatever the work.
+  static constexpr std::size_t kMaxLiveItems = 2 * kMaxListItems;
+  Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
+    if (items.size() > kMaxLiveItems - std::min(*live_items_, kMaxLiveItems))
+      fail(Kind::Limit, line, "lists holding more than " + std::to_string(kMaxLiveItems) + " items at once");
+    return gpt::jinja::make_list(std::move(items), seq, line, live_items_);
+  }
   Value new_str(std::string s, int line) {
     check_size(s.size(), line);
     return Value::str(std::move(s));
@@ -2704,10 +2727,10 @@ class Interp {
         {"rstrip", [](Interp&, const Value& s, Args& a, int) { return Value::str(py_strip(s.s, arg(a, 0, "chars", Value::none()), false, true)); }},
         {"split", [](Interp& in, const Value& s, Args& a, int line) { return in.split_value(s, a, false, line); }},
         {"rsplit", [](Interp& in, const Value& s, Args& a, int line) { return in.split_value(s, a, true, line); }},
-        {"splitlines", [](Interp&, const Value& s, Args& a, int line) {
+        {"splitlines", [](Interp& in, const Value& s, Args& a, int line) {
            ValueList out;
            for (auto& x : py_splitlines(s.s, truthy(arg(a, 0, "keepends", Value::boolean(false))))) out.push_back(Value::str(x));
-           return make_list(std::move(out), Seq::List, line);
+           return in.make_list(std::move(out), Seq::List, line);
          }},
         {"upper", [](Interp&, const Value& s, Args&, int line) { return Value::str(str_case(s.s, true, line)); }},
         {"lower", [](Interp&, const Value& s, Args&, int line) { return Value::str(str_case(s.s, false, line)); }},
@@ -2887,14 +2910,14 @@ class Interp {
   std::optional<Value> dict_method(const Value& obj, const std::string& name, int line) {
     if (name == "items" || name == "keys" || name == "values") {
       const int which = name == "items" ? 0 : name == "keys" ? 1 : 2;
-      return make_func(name, [obj, which](Interp&, Args&, int l) {
+      return make_func(name, [obj, which](Interp& in, Args&, int l) {
         ValueList out;
         for (const auto& [k, v] : obj.d->items) {
-          if (which == 0) out.push_back(make_list({k, v}, Seq::Tuple, l));
+          if (which == 0) out.push_back(in.make_list({k, v}, Seq::Tuple, l));
           else if (which == 1) out.push_back(k);
           else out.push_back(v);
         }
-        return make_list(std::move(out), Seq::View, l);
+        return in.make_list(std::move(out), Seq::View, l);
       });
     }
     if (name == "get")
@@ -3366,6 +3389,7 @@ class Interp {
 
  private:
   Limits lim_;
+  LiveItems live_items_ = std::make_shared<std::size_t>(0);
   std::optional<std::tm> now_;
   std::uint64_t work_ = 0;
   int depth_ = 0;

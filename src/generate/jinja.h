@@ -33,7 +33,7 @@
 // beyond its text. Strings are shared between the values that hold them.
 // The output, every string built, the work done (a step per node evaluated,
 // per list item and per 16 bytes of string built), the items of one list
-// (2^18) and the nesting depth of the template, of values and of macro calls
+// (2^18) and of all lists alive at once (2^19), and the nesting depth of the template, of values and of macro calls
 // are capped (Limits); sizes are checked before the memory is taken where
 // they can be known. Exceeding one throws TemplateError(Limit).
 // tests/generate/jinja_test.cpp measures the peak RSS of crafted cases.
@@ -56,7 +56,7 @@ namespace gpt::jinja {
 
 struct Limits {
   std::size_t max_output_bytes = 16u << 20;   // the rendered text, and any one string built
-  std::uint64_t max_work = 10'000'000;        // nodes evaluated + list items + bytes/16 of strings built
+  std::uint64_t max_work = 20'000'000;        // nodes evaluated + list items + bytes/16 of strings built
   int max_depth = 200;                        // nesting of blocks/expressions, and of macro calls
   std::size_t max_nodes = 1u << 17;           // syntax nodes of one template (bounds the parsed tree's memory)
 };

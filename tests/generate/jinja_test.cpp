@@ -437,6 +437,10 @@ std::vector<Crafted> crafted_cases() {
       {"a 1 MB string appended to a list 5000 times",
        fixed("{% set s = 'x' * 1000000 %}{% set ns = namespace(v=[]) %}{% for i in range(5000) %}"
              "{% set ns.v = ns.v + [s] %}{% endfor %}{{ ns.v|length }}"),
+       json::object(), std::nullopt},
+      {"copies of a 262144-item list kept alive",
+       fixed("{% set big = range(262144)|list %}{% set ns = namespace(v=[]) %}{% for i in range(100) %}"
+             "{% set ns.v = ns.v + [big|list] %}{% endfor %}{{ ns.v|length }}"),
        json::object(), Kind::Limit},
       {"[1] * 8000000", fixed("{{ ([1] * 8000000)|length }}"), json::object(), Kind::Limit},
       {"a 16 MB string iterated", fixed("{% set s = 'x' * 16000000 %}{% for c in s %}{% endfor %}"), json::object(),
