@@ -3,15 +3,20 @@
 transformers' own chat-template code, for tests/generate/jinja_test.cpp.
 
 The templates are the collection llama.cpp keeps under models/templates/,
-read from the llama-cpp-python source distribution:
+read from the llama-cpp-python source distribution that
+tools/fetch-llamacpp-sources downloads, verifies and unpacks. They are not
+ours: the fixture records, per template, only its file name, family, length
+in bytes and 64-bit FNV-1a hash (the test reads the text from the same
+unpacked sdist and checks both before use), plus the expected outputs:
 
   python3 -m venv /work/venv-jinja
   /work/venv-jinja/bin/pip install transformers jinja2
-  /work/venv-jinja/bin/pip download --no-deps --no-binary :all: \
-      llama-cpp-python==0.3.36 -d /work/sdist
-  tar xzf /work/sdist/llama_cpp_python-0.3.36.tar.gz -C /work/sdist
-  /work/venv-jinja/bin/python tools/make_chat_template_fixtures.py \
-      /work/sdist/llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates
+  tools/fetch-llamacpp-sources
+  /work/venv-jinja/bin/python tools/make_chat_template_fixtures.py [TEMPLATES_DIR]
+
+TEMPLATES_DIR defaults to where tools/fetch-llamacpp-sources unpacks them:
+$GPT_CACHE_DIR/llamacpp-0.3.36/src/vendor/llama.cpp/models/templates
+(GPT_CACHE_DIR defaults to ~/.cache/gpt).
 
 Keys of a case: t (template index), c (conversation index), g
 (add_generation_prompt), then either error, or out (the output), or from /
@@ -21,13 +26,17 @@ add_generation_prompt false and true by
 transformers.utils.chat_template_utils.render_jinja_template (what
 apply_chat_template calls), with strftime_now frozen at FIXED_NOW. A case
 where transformers raises is recorded as {"error": <message>}; our renderer
-must then throw a typed error too. Each template text and each conversation
-is stored once; cases refer to them by index. An output that shares a prefix with an
-earlier output of the same template stores the earlier case's index, the
-prefix length in UTF-8 bytes and the rest (see compress()).
+must then throw a typed error too. Each conversation is stored once; cases
+refer to it by index. An output that shares a prefix with an earlier output
+of the same template stores the earlier case's index, the prefix length in
+UTF-8 bytes and the rest (see compress()).
+
+The small "unit" templates (UNITS below) are our own and are stored with
+their text.
 """
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +98,7 @@ FAMILIES = [
 # language subset; rendered by the same transformers code.
 UNIT_DATA = {
     "s": "  Hello, World  ", "u": "Grüße, мир 你好", "n": 7, "f": 2.5, "xs": [3, 1, 2], "e": [], "none": None,
+    "h": "<a & 'b' \"c\">",
     "d": {"b": 2, "a": 1, "c": {"x": [1, "two", None, True, 1.5]}},
     "msgs": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"},
              {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}],
@@ -143,6 +153,22 @@ UNITS = [
     "{% for x in 5 %}{% endfor %}",
     "{% if true %}unclosed",
     "{{ 1 / 0 }}",
+    # |safe makes a markupsafe.Markup: `+` with a plain string escapes the
+    # plain one (autoescape is off, so printing and `~` do not).
+    "{{ 'A<'|safe + h }}|{{ h + 'A<'|safe }}|{{ 'x<'|safe + h|safe }}|{{ 'A<'|safe ~ h }}|{{ (h|safe ~ h) + h }}"
+    "|{{ none|safe + h }}|{{ 5|safe + '&' }}|{{ h|safe == h }}|{{ h|safe in [h] }}|{{ (h|safe)|length }}",
+    "{{ h|e }}|{{ h|escape }}|{{ h|e|e }}|{{ h|e + h }}|{{ (h|e)|safe + h }}|{{ 3|e + '<' }}|{{ (h|safe)|e + h }}",
+    "{{ [h|safe, 'x'|safe] }}|{{ {h|safe: h|e} }}|{{ (h|safe)|tojson }}|{{ [h|safe]|tojson }}|{{ (h|safe)|tojson + h }}"
+    "|{{ [h|safe, h]|join(', '|safe) + h }}|{{ (h|safe)|string + h }}|{{ (h|safe)|default('x') + h }}",
+    "{% set m = h|safe %}{% macro f(x) %}{{ x + '<' }}{% endmacro %}{{ f(m) }}|{{ f(h) }}|{{ (m if true else h) + '&' }}"
+    "|{% for c in 'a<'|safe %}{{ c + '&' }}{% endfor %}|{% for x in [m] %}{{ x + '&' }}{% endfor %}",
+    "{% set t = {'name': 'get<x>', 'description': \"it's & more\"} %}"
+    "{{ \"Use the function '\"|safe + t['name'] + \"' to '\"|safe + t['description'] + \"'\\n\"|safe + t|tojson() }}",
+    "{{ (h|safe)|trim + h }}|{{ (h|safe)|upper + h }}|{{ (h|safe)|lower + h }}|{{ ('<b>'|safe)|capitalize + h }}"
+    "|{{ (h|safe)|title + h }}|{{ (h|safe)|list }}|{{ ['<'|safe]|map('upper')|first + '&' }}"
+    "|{{ ('x'|safe) * 2 + '<' }}|{{ [h|safe]|first + '&' }}|{{ '%r' % (h|safe) }}|{{ '%s' % (h|safe) + '&' }}",
+    "{{ 'x'|safe + 1 }}",
+    "{% set d = {1: 'int', '1': 'str', 1.5: 'float', '1.5': 's', none: 'none', 'None': 'S', true: 'bool'} %}{{ d }} {{ d[1] }} {{ d['1'] }}",
 ]
 
 
@@ -181,15 +207,31 @@ def compress(output, previous):
     return {"from": best, "bytes": len(output[:best_len].encode("utf-8")), "out": output[best_len:]}
 
 
+def fnv1a64(data: bytes) -> str:
+    """64-bit FNV-1a of data, as 16 lowercase hex digits."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def default_templates_dir() -> Path:
+    cache = Path(os.environ.get("GPT_CACHE_DIR") or Path.home() / ".cache/gpt")
+    return cache / "llamacpp-0.3.36/src/vendor/llama.cpp/models/templates"
+
+
 def main():
-    src = Path(sys.argv[1])
+    src = Path(sys.argv[1]) if len(sys.argv) > 1 else default_templates_dir()
+    if not any(src.glob("*.jinja")):
+        sys.exit(f"no *.jinja under {src}: run tools/fetch-llamacpp-sources first")
     out_path = Path(__file__).resolve().parent.parent / "tests/data/chat/jinja_cases.json"
     templates = []
     cases = []
     for path in sorted(src.glob("*.jinja")):
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")  # no newline translation: the bytes hashed are the text rendered
         t = len(templates)
-        templates.append({"name": path.stem, "family": family(path.stem), "text": text})
+        templates.append({"file": path.name, "family": family(path.stem), "bytes": len(data), "fnv1a64": fnv1a64(data)})
         previous = []  # outputs of this template so far
         for c, conv in enumerate(CONVERSATIONS):
             off = render(text, conv, False)
@@ -214,6 +256,7 @@ def main():
         "generator": "tools/make_chat_template_fixtures.py (transformers render_jinja_template)",
         "context": CONTEXT,
         "now": FIXED_NOW.isoformat(),
+        "templates_source": "llama-cpp-python 0.3.36 sdist, vendor/llama.cpp/models/templates (tools/fetch-llamacpp-sources)",
         "templates": templates,
         "conversations": CONVERSATIONS,
         "unit_data": UNIT_DATA,

@@ -1,6 +1,6 @@
 // The Jinja renderer (see jinja.h for the subset). Four parts, in order:
 //   1. values: a small Python-like value type, str()/repr(), json.dumps
-//   2. lexer: template text -> tokens, with Jinja2's whitespace rules
+//   2. lexer: template text -> tokens on demand, with Jinja2's whitespace rules
 //   3. parser: tokens -> statement and expression trees (Jinja2's grammar)
 //   4. interpreter: statements, expressions, filters, tests, methods
 //
@@ -24,6 +24,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <unordered_map>
 #include <vector>
@@ -212,6 +213,37 @@ struct Callable;
 using ValueList = std::vector<Value>;
 
 enum class VT : std::uint8_t { Undefined, None, Bool, Int, Float, Str, List, Dict, Func };
+
+// An immutable string shared by every value that holds it: copying a Value
+// (into a list, a repetition, a variable) never copies its text, so the
+// memory a template's values take is bounded by the strings it builds (each
+// charged to the work and size limits) and the items of its containers.
+class Text {
+ public:
+  Text() = default;
+  Text(std::string s) : p_(s.empty() ? nullptr : std::make_shared<const std::string>(std::move(s))) {}
+  const std::string& str() const { return p_ ? *p_ : empty_string(); }
+  operator const std::string&() const { return str(); }
+  operator std::string_view() const { return str(); }
+  friend bool operator==(const Text& a, const Text& b) { return a.str() == b.str(); }
+  friend bool operator<(const Text& a, const Text& b) { return a.str() < b.str(); }
+  std::size_t size() const { return str().size(); }
+  bool empty() const { return str().empty(); }
+  char operator[](std::size_t i) const { return str()[i]; }
+  std::size_t find(std::string_view x, std::size_t pos = 0) const { return str().find(x, pos); }
+  std::size_t rfind(std::string_view x) const { return str().rfind(x); }
+  std::string substr(std::size_t pos, std::size_t n = std::string::npos) const { return str().substr(pos, n); }
+  int compare(std::size_t pos, std::size_t n, std::string_view x) const { return str().compare(pos, n, x); }
+  std::string::const_iterator begin() const { return str().begin(); }
+  std::string::const_iterator end() const { return str().end(); }
+
+ private:
+  static const std::string& empty_string() {
+    static const std::string e;
+    return e;
+  }
+  std::shared_ptr<const std::string> p_;
+};
 // What a List value is in Python: a list, a tuple, a one-shot iterator
 // (what map/select/... return: always true, no len(), repr unknown to us), or
 // a view (dict.items(), range(): len() works, repr unknown to us).
@@ -222,11 +254,12 @@ struct Value {
   Seq seq = Seq::List;
   bool ns = false;      // a namespace() object (a Dict)
   bool has_ns = false;  // is or contains a namespace (they may not nest: no cycles)
+  bool safe = false;    // Str: a markupsafe.Markup (made by |safe and |e; see markup_error)
   std::uint16_t depth = 0;  // nesting of containers
   bool b = false;
   std::int64_t i = 0;
   double f = 0;
-  std::string s;  // Str; for Undefined, what was undefined (for messages)
+  Text s;  // Str; for Undefined, what was undefined (for messages)
   std::shared_ptr<ValueList> l;
   std::shared_ptr<Dict> d;
   std::shared_ptr<Callable> fn;
@@ -269,6 +302,8 @@ struct Value {
 constexpr int kMaxValueDepth = 256;
 constexpr std::size_t kMaxListItems = 1u << 18;  // bounds the memory one list can take
 
+std::string float_repr(double x);
+
 // A Python dict: insertion-ordered; keys are strings, numbers, booleans or
 // None (hashed through code()).
 struct Dict {
@@ -278,13 +313,15 @@ struct Dict {
   // The hash key of k; nullopt if k is not hashable here (lists, dicts).
   static std::optional<std::string> code(const Value& k) {
     switch (k.t) {
-      case VT::Str: return k.s.empty() || k.s[0] != '\0' ? k.s : "\0s" + k.s;
-      case VT::Int: return "\0i" + std::to_string(k.i);
-      case VT::Bool: return std::string("\0i") + (k.b ? "1" : "0");  // True == 1 in Python
+      case VT::Str: return k.s.empty() || k.s[0] != '\0' ? k.s.str() : std::string("\0s", 2) + k.s.str();
+      // Type tags start with a NUL byte (std::string, not a C string, keeps it).
+      case VT::Int: return std::string("\0i", 2) + std::to_string(k.i);
+      case VT::Bool: return std::string("\0i", 2) + (k.b ? "1" : "0");  // True == 1 in Python
       case VT::Float:
-        if (std::floor(k.f) == k.f && std::fabs(k.f) < 9e18) return "\0i" + std::to_string(static_cast<std::int64_t>(k.f));
-        return "\0f" + std::to_string(k.f);
-      case VT::None: return std::string("\0n");
+        if (std::floor(k.f) == k.f && std::fabs(k.f) < 9e18)
+          return std::string("\0i", 2) + std::to_string(static_cast<std::int64_t>(k.f));
+        return std::string("\0f", 2) + float_repr(k.f);
+      case VT::None: return std::string("\0n", 2);
       default: return std::nullopt;
     }
   }
@@ -324,12 +361,35 @@ struct Callable {
   std::function<Value(Interp&, Args&, int line)> call;
 };
 
+// Strings made by |safe (and |e) are markupsafe.Markup objects in Jinja2:
+// `+` with a plain string escapes the plain one, and so do Markup's methods,
+// `%` and most filters, each in its own way. transformers renders with
+// autoescape off, so printing, `~`, comparisons, tojson and join treat a
+// Markup as its text. We reproduce `+`, `*`, |safe, |e, |string, |default,
+// |length, |count, |join, |list, |tojson, |trim, |upper, |lower,
+// |capitalize and |title on Markup exactly (checked against jinja2 in
+// jinja_cases.json); every other operation on one is refused by name.
+[[noreturn]] void markup_error(int line, const std::string& what) {
+  fail(Kind::Unsupported, line, what + " on a `|safe` (or |e) string: Markup's escaping rules for it are not implemented");
+}
+bool is_markup(const Value& v) { return v.t == VT::Str && v.safe; }
+
 void check_depth(const Value& v, int line) {
   if (v.depth > kMaxValueDepth)
     fail(Kind::Limit, line, "values nested more than " + std::to_string(kMaxValueDepth) + " deep");
 }
 
-Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
+// Refuses a list about to grow past kMaxListItems, before it takes the memory.
+void check_items(std::size_t n, int line) {
+  if (n > kMaxListItems) fail(Kind::Limit, line, "a list of more than " + std::to_string(kMaxListItems) + " items");
+}
+
+// The items held by the lists of one render that are still alive: each list
+// made by Interp::make_list adds its size and gives it back when freed.
+using LiveItems = std::shared_ptr<std::size_t>;
+
+// A list value. With `live`, its items count towards it until it is freed.
+Value make_list(ValueList items, Seq seq = Seq::List, int line = 0, const LiveItems& live = nullptr) {
   if (items.size() > kMaxListItems)
     fail(Kind::Limit, line, "a list of more than " + std::to_string(kMaxListItems) + " items");
   Value v;
@@ -338,7 +398,16 @@ Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
   for (const auto& x : items) depth = std::max<int>(depth, x.depth), v.has_ns |= x.has_ns;
   v.depth = static_cast<std::uint16_t>(std::min(depth + 1, 60000));
   check_depth(v, line);
-  v.l = std::make_shared<ValueList>(std::move(items));
+  if (!live) {
+    v.l = std::make_shared<ValueList>(std::move(items));
+  } else {
+    const std::size_t n = items.size();
+    *live += n;
+    v.l = std::shared_ptr<ValueList>(new ValueList(std::move(items)), [live, n](ValueList* l) {
+      *live -= n;
+      delete l;
+    });
+  }
   return v;
 }
 
@@ -367,7 +436,7 @@ const char* type_name(const Value& v) {
     case VT::Bool: return "bool";
     case VT::Int: return "int";
     case VT::Float: return "float";
-    case VT::Str: return "str";
+    case VT::Str: return v.safe ? "Markup" : "str";
     case VT::List:
       return v.seq == Seq::Tuple ? "tuple" : v.seq == Seq::Gen ? "generator" : v.seq == Seq::View ? "view" : "list";
     case VT::Dict: return v.ns ? "Namespace" : "dict";
@@ -377,7 +446,7 @@ const char* type_name(const Value& v) {
 }
 
 [[noreturn]] void undefined_error(const Value& v, int line) {
-  fail(Kind::Runtime, line, (v.s.empty() ? std::string("a value") : v.s) + " is undefined");
+  fail(Kind::Runtime, line, (v.s.empty() ? std::string("a value") : v.s.str()) + " is undefined");
 }
 
 bool truthy(const Value& v) {
@@ -468,7 +537,7 @@ bool py_lt(const Value& a, const Value& b, int line);
 
 std::string repr(const Value& v, int line) {
   switch (v.t) {
-    case VT::Str: return str_repr(v.s);
+    case VT::Str: return v.safe ? "Markup(" + str_repr(v.s) + ")" : str_repr(v.s);
     case VT::Undefined: return "Undefined";
     case VT::List: {
       if (v.seq == Seq::Gen || v.seq == Seq::View)
@@ -616,7 +685,7 @@ void json_dump(const Value& v, const JsonOptions& o, int level, std::string& out
     }
     case VT::Undefined:
       fail(Kind::Runtime, line, "tojson: Object of type Undefined is not JSON serializable (" +
-                                    (v.s.empty() ? std::string("a value") : v.s) + " is undefined)");
+                                    (v.s.empty() ? std::string("a value") : v.s.str()) + " is undefined)");
     case VT::Func: fail(Kind::Runtime, line, "tojson: a function is not JSON serializable");
   }
 }
@@ -656,9 +725,9 @@ Value from_json(const nlohmann::ordered_json& j, int depth) {
 enum class Tok { Text, VarBegin, VarEnd, BlockBegin, BlockEnd, Name, Str, Int, Float, Op, Eof };
 
 struct Token {
-  Tok t;
-  std::string v;
-  int line;
+  Tok t = Tok::Eof;
+  std::string v;  // a name, operator, number's digits, string literal's value or text
+  int line = 0;
 };
 
 // Python's \s on the code point at s[i] (0 if none).
@@ -749,65 +818,112 @@ bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Jinja2's lexer with trim_blocks and lstrip_blocks, keep_trailing_newline
-// off: newlines normalised to \n and one trailing newline dropped.
-std::vector<Token> lex(std::string_view in) {
-  std::string src;
-  src.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '\r') {
-      src += '\n';
-      if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+// off: newlines normalised to \n and one trailing newline dropped. Tokens are
+// made on demand as the parser asks for them (next()), so the lexer holds a
+// few tokens at a time, never the whole template's: memory is bounded by the
+// parser's tree, not by the number of tokens.
+class Lexer {
+ public:
+  explicit Lexer(std::string_view in) {
+    if (in.find('\r') == std::string_view::npos) {
+      s_ = in;  // nothing to normalise: read the caller's text in place
     } else {
-      src += in[i];
+      src_.reserve(in.size());
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '\r') {
+          src_ += '\n';
+          if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+        } else {
+          src_ += in[i];
+        }
+      }
+      s_ = src_;
     }
+    if (!s_.empty() && s_.back() == '\n') s_.remove_suffix(1);
+    n_ = s_.size();
   }
-  if (!src.empty() && src.back() == '\n') src.pop_back();
-  const std::string_view s = src;
-  const std::size_t n = s.size();
-  std::vector<Token> out;
-  std::size_t pos = 0;
-  int line = 1;
-  bool line_starting = true;
+
+  // The next token; Eof at the end (and after it).
+  Token next() {
+    while (queue_.empty()) fill();
+    Token t = std::move(queue_.front());
+    queue_.pop_front();
+    return t;
+  }
+
+ private:
+  std::string src_;  // the normalised text, when it differs from the input
+  std::string_view s_;
+  std::size_t n_ = 0;
+  std::size_t pos_ = 0;  // outside a tag: where text resumes; inside: the next character of the tag
+  int line_ = 1;
+  bool line_starting_ = true;
+  bool in_tag_ = false, block_ = false, done_ = false;
+  std::vector<char> balance_;  // brackets open inside the current tag
+  std::deque<Token> queue_;
+
+  void push(Tok t, std::string v, int line) { queue_.push_back({t, std::move(v), line}); }
 
   // The text before a tag, with the tag's whitespace control applied.
-  auto emit_text = [&](std::string_view text, char sign, bool lstrip_applies) {
-    const int text_line = line;
-    line += count_lines(text);
+  void emit_text(std::string_view text, char sign, bool lstrip_applies) {
+    const int text_line = line_;
+    line_ += count_lines(text);
     if (sign == '-') {
       text = py_rstrip(text);
     } else if (sign != '+' && lstrip_applies) {
       const std::size_t nl = text.rfind('\n');
       const std::size_t l_pos = nl == std::string_view::npos ? 0 : nl + 1;
-      if (l_pos > 0 || line_starting) {
+      if (l_pos > 0 || line_starting_) {
         const std::string_view tail = text.substr(l_pos);
         if (!tail.empty() && skip_spaces(tail, 0) == tail.size()) text = text.substr(0, l_pos);
       }
     }
-    if (!text.empty()) out.push_back({Tok::Text, std::string(text), text_line});
-  };
+    if (!text.empty()) push(Tok::Text, std::string(text), text_line);
+  }
+
   // After a block or comment end: '+' keeps the newline, '-' strips all
   // whitespace, otherwise trim_blocks drops one newline.
-  auto block_end = [&](std::size_t p, char sign) {
+  std::size_t block_end(std::size_t p, char sign) {
     if (sign == '-') {
-      const std::size_t q = skip_spaces(s, p);
-      line += count_lines(s.substr(p, q - p));
+      const std::size_t q = skip_spaces(s_, p);
+      line_ += count_lines(s_.substr(p, q - p));
       p = q;
-    } else if (sign != '+' && p < n && s[p] == '\n') {
-      ++p, ++line;
+    } else if (sign != '+' && p < n_ && s_[p] == '\n') {
+      ++p, ++line_;
     }
-    line_starting = p > 0 && s[p - 1] == '\n';
+    line_starting_ = p > 0 && s_[p - 1] == '\n';
     return p;
-  };
+  }
 
-  while (pos < n) {
-    std::size_t tag = pos;
+  // Makes at least one token, or moves past a comment or raw block.
+  void fill() {
+    if (done_) {
+      push(Tok::Eof, "", line_);
+    } else if (in_tag_) {
+      tag_token();
+    } else {
+      outside();
+    }
+  }
+
+  // Text up to the next tag, and the tag's opening.
+  void outside() {
+    const std::string_view s = s_;
+    const std::size_t n = n_;
+    if (pos_ >= n) {
+      done_ = true;
+      return;
+    }
+    std::size_t tag = pos_;
     while ((tag = s.find('{', tag)) != std::string_view::npos) {
       if (tag + 1 < n && (s[tag + 1] == '{' || s[tag + 1] == '%' || s[tag + 1] == '#')) break;
       ++tag;
     }
     if (tag == std::string_view::npos) {
-      out.push_back({Tok::Text, std::string(s.substr(pos)), line});
-      break;
+      push(Tok::Text, std::string(s.substr(pos_)), line_);
+      pos_ = n;
+      done_ = true;
+      return;
     }
     const char kind = s[tag + 1];
     std::size_t p = tag + 2;
@@ -823,10 +939,10 @@ std::vector<Token> lex(std::string_view in) {
         if (s.compare(q, 3, "-%}") == 0) body = skip_spaces(s, q + 3);
         else if (s.compare(q, 2, "%}") == 0) body = q + 2;
         if (body != std::string_view::npos) {
-          emit_text(s.substr(pos, tag - pos), sign, true);
-          line += count_lines(s.substr(tag, body - tag));
+          emit_text(s.substr(pos_, tag - pos_), sign, true);
+          line_ += count_lines(s.substr(tag, body - tag));
           for (std::size_t e = s.find("{%", body);; e = s.find("{%", e + 1)) {
-            if (e == std::string_view::npos) fail(Kind::Syntax, line, "missing end of raw directive");
+            if (e == std::string_view::npos) fail(Kind::Syntax, line_, "missing end of raw directive");
             std::size_t r = e + 2;
             char esign = 0;
             if (r < n && (s[r] == '-' || s[r] == '+')) esign = s[r++];
@@ -837,125 +953,138 @@ std::vector<Token> lex(std::string_view in) {
             if (s.compare(r, 3, "+%}") == 0 || s.compare(r, 3, "-%}") == 0) end_sign = s[r], r += 3;
             else if (s.compare(r, 2, "%}") == 0) r += 2;
             else continue;
-            line_starting = false;
+            line_starting_ = false;
             emit_text(s.substr(body, e - body), esign, true);
-            line += count_lines(s.substr(e, r - e));
-            pos = block_end(r, end_sign);
+            line_ += count_lines(s.substr(e, r - e));
+            pos_ = block_end(r, end_sign);
             break;
           }
-          continue;
+          return;
         }
       }
     }
 
-    emit_text(s.substr(pos, tag - pos), sign, kind != '{');
+    emit_text(s.substr(pos_, tag - pos_), sign, kind != '{');
     if (kind == '#') {
       std::size_t e = s.find("#}", p);
-      if (e == std::string_view::npos) fail(Kind::Syntax, line, "missing end of comment tag");
+      if (e == std::string_view::npos) fail(Kind::Syntax, line_, "missing end of comment tag");
       char esign = 0;
       if (e > p && (s[e - 1] == '-' || s[e - 1] == '+')) esign = s[e - 1];
-      line += count_lines(s.substr(p, e - p));
-      pos = block_end(e + 2, esign);
-      continue;
+      line_ += count_lines(s.substr(p, e - p));
+      pos_ = block_end(e + 2, esign);
+      return;
     }
+    block_ = kind == '%';
+    push(block_ ? Tok::BlockBegin : Tok::VarBegin, "", line_);
+    in_tag_ = true;
+    balance_.clear();
+    pos_ = p;
+  }
 
-    const bool block = kind == '%';
-    out.push_back({block ? Tok::BlockBegin : Tok::VarBegin, "", line});
-    std::vector<char> balance;
-    while (true) {
-      if (p >= n) fail(Kind::Syntax, line, std::string("unexpected end of template, expected '") + (block ? "%}" : "}}") + "'");
-      if (balance.empty()) {
-        if (block) {
-          if ((s[p] == '+' || s[p] == '-') && s.compare(p + 1, 2, "%}") == 0) {
-            out.push_back({Tok::BlockEnd, "", line});
-            pos = block_end(p + 3, s[p]);
-            break;
-          }
-          if (s.compare(p, 2, "%}") == 0) {
-            out.push_back({Tok::BlockEnd, "", line});
-            pos = block_end(p + 2, 0);
-            break;
-          }
-        } else {
-          if (s.compare(p, 3, "-}}") == 0) {
-            out.push_back({Tok::VarEnd, "", line});
-            const std::size_t q = skip_spaces(s, p + 3);
-            line += count_lines(s.substr(p, q - p));
-            pos = q;
-            line_starting = pos > 0 && s[pos - 1] == '\n';
-            break;
-          }
-          if (s.compare(p, 2, "}}") == 0) {
-            out.push_back({Tok::VarEnd, "", line});
-            pos = p + 2;
-            line_starting = false;
-            break;
-          }
+  // One token inside {{ }} or {% %}, or the tag's end.
+  void tag_token() {
+    const std::string_view s = s_;
+    const std::size_t n = n_;
+    std::size_t p = pos_;
+    // Whitespace between tokens.
+    while (p < n) {
+      const std::size_t sp = space_at(s, p);
+      if (!sp) break;
+      if (s[p] == '\n') ++line_;
+      p += sp;
+    }
+    pos_ = p;
+    if (p >= n) fail(Kind::Syntax, line_, std::string("unexpected end of template, expected '") + (block_ ? "%}" : "}}") + "'");
+    if (balance_.empty()) {
+      if (block_) {
+        if ((s[p] == '+' || s[p] == '-') && s.compare(p + 1, 2, "%}") == 0) {
+          push(Tok::BlockEnd, "", line_);
+          pos_ = block_end(p + 3, s[p]);
+          in_tag_ = false;
+          return;
         }
-      }
-      const char c = s[p];
-      if (const std::size_t sp = space_at(s, p)) {
-        if (c == '\n') ++line;
-        p += sp;
-      } else if (is_digit(c)) {
-        std::size_t q = p;
-        auto digits = [&] {
-          while (q < n && (is_digit(s[q]) || (s[q] == '_' && q + 1 < n && is_digit(s[q + 1])))) ++q;
-        };
-        if (c == '0' && q + 1 < n && (s[q + 1] == 'x' || s[q + 1] == 'o' || s[q + 1] == 'b' || s[q + 1] == 'X' ||
-                                      s[q + 1] == 'O' || s[q + 1] == 'B'))
-          fail(Kind::Unsupported, line, "hexadecimal, octal and binary integer literals");
-        digits();
-        bool is_float = false;
-        const bool after_dot = p > 0 && s[p - 1] == '.';
-        if (!after_dot && q + 1 < n && s[q] == '.' && is_digit(s[q + 1])) {
-          ++q, digits(), is_float = true;
+        if (s.compare(p, 2, "%}") == 0) {
+          push(Tok::BlockEnd, "", line_);
+          pos_ = block_end(p + 2, 0);
+          in_tag_ = false;
+          return;
         }
-        if (!after_dot && q < n && (s[q] == 'e' || s[q] == 'E')) {
-          std::size_t r = q + 1;
-          if (r < n && (s[r] == '+' || s[r] == '-')) ++r;
-          if (r < n && is_digit(s[r])) q = r, digits(), is_float = true;
-        }
-        std::string text(s.substr(p, q - p));
-        text.erase(std::remove(text.begin(), text.end(), '_'), text.end());
-        out.push_back({is_float ? Tok::Float : Tok::Int, text, line});
-        p = q;
-      } else if (is_name_start(c)) {
-        std::size_t q = p;
-        while (q < n && is_name_char(s[q])) ++q;
-        out.push_back({Tok::Name, std::string(s.substr(p, q - p)), line});
-        p = q;
-      } else if (c == '\'' || c == '"') {
-        std::size_t q = p + 1;
-        while (q < n && s[q] != c) q += s[q] == '\\' ? 2 : 1;
-        if (q >= n) fail(Kind::Syntax, line, "unterminated string");
-        out.push_back({Tok::Str, unescape_string(s.substr(p + 1, q - p - 1), line), line});
-        line += count_lines(s.substr(p, q - p));
-        p = q + 1;
       } else {
-        static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
-                                           "]", "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
-        std::string op;
-        for (const char* o : kOps)
-          if (s.compare(p, std::strlen(o), o) == 0) {
-            op = o;
-            break;
-          }
-        if (op.empty()) fail(Kind::Syntax, line, std::string("unexpected character '") + c + "'");
-        if (op == "(" || op == "[" || op == "{") balance.push_back(op == "(" ? ')' : op == "[" ? ']' : '}');
-        if (op == ")" || op == "]" || op == "}") {
-          if (balance.empty()) fail(Kind::Syntax, line, "unexpected '" + op + "'");
-          if (balance.back() != op[0]) fail(Kind::Syntax, line, "unexpected '" + op + "', expected '" + balance.back() + "'");
-          balance.pop_back();
+        if (s.compare(p, 3, "-}}") == 0) {
+          push(Tok::VarEnd, "", line_);
+          const std::size_t q = skip_spaces(s, p + 3);
+          line_ += count_lines(s.substr(p, q - p));
+          pos_ = q;
+          line_starting_ = pos_ > 0 && s[pos_ - 1] == '\n';
+          in_tag_ = false;
+          return;
         }
-        out.push_back({Tok::Op, op, line});
-        p += op.size();
+        if (s.compare(p, 2, "}}") == 0) {
+          push(Tok::VarEnd, "", line_);
+          pos_ = p + 2;
+          line_starting_ = false;
+          in_tag_ = false;
+          return;
+        }
       }
+    }
+    const char c = s[p];
+    if (is_digit(c)) {
+      std::size_t q = p;
+      auto digits = [&] {
+        while (q < n && (is_digit(s[q]) || (s[q] == '_' && q + 1 < n && is_digit(s[q + 1])))) ++q;
+      };
+      if (c == '0' && q + 1 < n && (s[q + 1] == 'x' || s[q + 1] == 'o' || s[q + 1] == 'b' || s[q + 1] == 'X' ||
+                                    s[q + 1] == 'O' || s[q + 1] == 'B'))
+        fail(Kind::Unsupported, line_, "hexadecimal, octal and binary integer literals");
+      digits();
+      bool is_float = false;
+      const bool after_dot = p > 0 && s[p - 1] == '.';
+      if (!after_dot && q + 1 < n && s[q] == '.' && is_digit(s[q + 1])) {
+        ++q, digits(), is_float = true;
+      }
+      if (!after_dot && q < n && (s[q] == 'e' || s[q] == 'E')) {
+        std::size_t r = q + 1;
+        if (r < n && (s[r] == '+' || s[r] == '-')) ++r;
+        if (r < n && is_digit(s[r])) q = r, digits(), is_float = true;
+      }
+      std::string text(s.substr(p, q - p));
+      text.erase(std::remove(text.begin(), text.end(), '_'), text.end());
+      push(is_float ? Tok::Float : Tok::Int, std::move(text), line_);
+      pos_ = q;
+    } else if (is_name_start(c)) {
+      std::size_t q = p;
+      while (q < n && is_name_char(s[q])) ++q;
+      push(Tok::Name, std::string(s.substr(p, q - p)), line_);
+      pos_ = q;
+    } else if (c == '\'' || c == '"') {
+      std::size_t q = p + 1;
+      while (q < n && s[q] != c) q += s[q] == '\\' ? 2 : 1;
+      if (q >= n) fail(Kind::Syntax, line_, "unterminated string");
+      push(Tok::Str, unescape_string(s.substr(p + 1, q - p - 1), line_), line_);
+      line_ += count_lines(s.substr(p, q - p));
+      pos_ = q + 1;
+    } else {
+      static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
+                                         "]", "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
+      std::string op;
+      for (const char* o : kOps)
+        if (s.compare(p, std::strlen(o), o) == 0) {
+          op = o;
+          break;
+        }
+      if (op.empty()) fail(Kind::Syntax, line_, std::string("unexpected character '") + c + "'");
+      if (op == "(" || op == "[" || op == "{") balance_.push_back(op == "(" ? ')' : op == "[" ? ']' : '}');
+      if (op == ")" || op == "]" || op == "}") {
+        if (balance_.empty()) fail(Kind::Syntax, line_, "unexpected '" + op + "'");
+        if (balance_.back() != op[0]) fail(Kind::Syntax, line_, "unexpected '" + op + "', expected '" + balance_.back() + "'");
+        balance_.pop_back();
+      }
+      pos_ = p + op.size();
+      push(Tok::Op, std::move(op), line_);
     }
   }
-  out.push_back({Tok::Eof, "", line});
-  return out;
-}
+};
 
 }  // namespace
 
@@ -1011,7 +1140,7 @@ namespace {
 
 class Parser {
  public:
-  Parser(std::vector<Token> tokens, const Limits& limits) : t_(std::move(tokens)), limits_(limits) {}
+  Parser(std::string_view source, const Limits& limits) : lex_(source), limits_(limits) { cur_ = lex_.next(); }
 
   Body parse_template() {
     std::string end;
@@ -1020,10 +1149,12 @@ class Parser {
   }
 
  private:
-  std::vector<Token> t_;
-  std::size_t p_ = 0;
+  Lexer lex_;
+  Token cur_, prev_;            // the current token and the one next() last returned
+  std::optional<Token> ahead_;  // the token after cur_, once look() has asked for it
   Limits limits_;
   int depth_ = 0;
+  std::size_t nodes_ = 0;  // syntax nodes made so far (bounded by limits_.max_nodes)
 
   struct DepthGuard {
     Parser& p;
@@ -1034,12 +1165,31 @@ class Parser {
     ~DepthGuard() { --p.depth_; }
   };
 
-  const Token& cur() const { return t_[p_]; }
-  const Token& look(std::size_t k = 1) const { return t_[std::min(p_ + k, t_.size() - 1)]; }
+  // Counts one syntax node against limits_.max_nodes, which bounds the
+  // memory the tree takes.
+  void count_node(int line) {
+    if (++nodes_ > limits_.max_nodes)
+      fail(Kind::Limit, line, "template of more than " + std::to_string(limits_.max_nodes) + " syntax nodes");
+  }
+
+  const Token& cur() const { return cur_; }
+  const Token& look() {
+    if (!ahead_) ahead_ = lex_.next();
+    return *ahead_;
+  }
+  // Moves to the next token; returns the one moved past (valid until the
+  // next call).
   const Token& next() {
-    const Token& tk = t_[p_];
-    if (p_ + 1 < t_.size()) ++p_;
-    return tk;
+    prev_ = std::move(cur_);
+    if (ahead_) {
+      cur_ = std::move(*ahead_);
+      ahead_.reset();
+    } else if (prev_.t != Tok::Eof) {
+      cur_ = lex_.next();
+    } else {
+      cur_ = prev_;
+    }
+    return prev_;
   }
   bool is_op(const char* op) const { return cur().t == Tok::Op && cur().v == op; }
   bool is_name(const char* name) const { return cur().t == Tok::Name && cur().v == name; }
@@ -1068,9 +1218,14 @@ class Parser {
   }
 
   ExprP node(EK k, int line) {
+    count_node(line);
     auto e = std::make_unique<Expr>();
     e->k = k, e->line = line;
     return e;
+  }
+  StmtP new_stmt(int line) {
+    count_node(line);
+    return std::make_unique<Stmt>();
   }
   // Sets the tree height from the children; bounded so that evaluating and
   // destroying the tree cannot exhaust the stack.
@@ -1091,7 +1246,7 @@ class Parser {
     DepthGuard guard(*this);
     Body body;
     while (true) {
-      const Token& tk = cur();
+      const Token tk = cur();
       if (tk.t == Tok::Eof) {
         if (ends.size() == 0) return body;
         std::string list;
@@ -1099,13 +1254,13 @@ class Parser {
         fail(Kind::Syntax, tk.line, "unexpected end of template, expected " + list);
       }
       if (tk.t == Tok::Text) {
-        auto st = std::make_unique<Stmt>();
+        auto st = new_stmt(cur().line);
         st->k = SK::Text, st->line = tk.line, st->text = tk.v;
         body.push_back(std::move(st));
         next();
       } else if (tk.t == Tok::VarBegin) {
         next();
-        auto st = std::make_unique<Stmt>();
+        auto st = new_stmt(cur().line);
         st->k = SK::Out, st->line = tk.line;
         st->e = parse_tuple(true, false);
         if (cur().t != Tok::VarEnd) unexpected("end of print statement");
@@ -1129,7 +1284,7 @@ class Parser {
   StmtP parse_statement() {
     const Token tk = next();
     const std::string& w = tk.v;
-    auto st = std::make_unique<Stmt>();
+    auto st = new_stmt(cur().line);
     st->line = tk.line;
     std::string end;
     if (w == "if") {
@@ -1366,7 +1521,7 @@ class Parser {
   ExprP parse_math1() {
     ExprP e = parse_concat();
     while (is_op("+") || is_op("-")) {
-      const Token& op = next();
+      const Token op = next();
       e = binary(EK::Bin, std::move(e), parse_concat(), op.line, op.v);
     }
     return e;
@@ -1386,7 +1541,7 @@ class Parser {
   ExprP parse_math2() {
     ExprP e = parse_pow();
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      const Token& op = next();
+      const Token op = next();
       e = binary(EK::Bin, std::move(e), parse_pow(), op.line, op.v);
     }
     return e;
@@ -1394,7 +1549,7 @@ class Parser {
   ExprP parse_pow() {
     ExprP e = parse_unary(true);
     while (is_op("**")) {
-      const Token& op = next();
+      const Token op = next();
       e = binary(EK::Bin, std::move(e), parse_unary(true), op.line, op.v);
     }
     return e;
@@ -1416,7 +1571,7 @@ class Parser {
   }
 
   ExprP parse_primary() {
-    const Token& tk = cur();
+    const Token tk = cur();
     switch (tk.t) {
       case Tok::Name: {
         auto e = node(EK::Lit, tk.line);
@@ -1742,6 +1897,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
         j += u8_decode(s, j, cp);
       }
       words.emplace_back(i, j);
+      check_items(words.size(), line);
       i = j;
     }
     if (maxsplit < 0 || static_cast<std::size_t>(maxsplit) + 1 >= words.size()) {
@@ -1774,6 +1930,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
       const std::size_t k = s.find(d, start);
       if (k == std::string_view::npos) break;
       out.emplace_back(s.substr(start, k - start));
+      check_items(out.size(), line);
       start = k + d.size();
       ++count;
     }
@@ -1787,6 +1944,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
       const std::size_t k = s.rfind(d, end - d.size());
       if (k == std::string_view::npos) break;
       rev.emplace_back(s.substr(k + d.size(), end - k - d.size()));
+      check_items(rev.size(), line);
       end = k;
       ++count;
     }
@@ -1828,7 +1986,10 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
   return std::string(s.substr(b, e - b));
 }
 
-std::string py_replace(std::string_view s, std::string_view old, std::string_view nw, std::int64_t count) {
+// Stops early once the result passes max_bytes (the caller's size check then
+// refuses it), so a replacement cannot build more than that.
+std::string py_replace(std::string_view s, std::string_view old, std::string_view nw, std::int64_t count,
+                       std::size_t max_bytes) {
   std::string out;
   if (old.empty()) {
     // Inserts `nw` before every code point and at the end.
@@ -1836,7 +1997,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     std::size_t i = 0;
     while (i <= s.size()) {
       if (count < 0 || done < count) out += nw, ++done;
-      if (i == s.size()) break;
+      if (i == s.size() || out.size() > max_bytes) break;
       std::uint32_t cp;
       const std::size_t len = u8_decode(s, i, cp);
       out.append(s.substr(i, len));
@@ -1853,6 +2014,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     out += nw;
     start = k + old.size();
     ++done;
+    if (out.size() > max_bytes) return out;
   }
   out.append(s.substr(start));
   return out;
@@ -1874,6 +2036,7 @@ std::vector<std::string> py_splitlines(std::string_view s, bool keepends) {
     std::size_t end = i + len;
     if (cp == '\r' && end < s.size() && s[end] == '\n') ++end;
     out.emplace_back(s.substr(start, (keepends ? end : i) - start));
+    check_items(out.size(), 0);
     start = i = end;
   }
   if (start < s.size()) out.emplace_back(s.substr(start));
@@ -1898,6 +2061,16 @@ class Interp {
   void check_len(std::size_t bytes, int line) const {
     if (bytes > lim_.max_output_bytes)
       fail(Kind::Limit, line, "a string longer than " + std::to_string(lim_.max_output_bytes) + " bytes");
+  }
+  std::size_t max_string_bytes() const { return lim_.max_output_bytes; }
+  // Every list a template builds counts its items while it is alive, and
+  // no more than kMaxLiveItems may be alive at once: that bounds the memory
+  // lists take (an item is a Value of under 100 bytes) whatever the work.
+  static constexpr std::size_t kMaxLiveItems = 2 * kMaxListItems;
+  Value make_list(ValueList items, Seq seq = Seq::List, int line = 0) {
+    if (items.size() > kMaxLiveItems - std::min(*live_items_, kMaxLiveItems))
+      fail(Kind::Limit, line, "lists holding more than " + std::to_string(kMaxLiveItems) + " items at once");
+    return gpt::jinja::make_list(std::move(items), seq, line, live_items_);
   }
   Value new_str(std::string s, int line) {
     check_size(s.size(), line);
@@ -1961,7 +2134,7 @@ class Interp {
         exec_isolated(st.body, frame, text);
         Value v = Value::str(std::move(text));
         for (const auto& f : st.filters) v = apply_filter(*f, std::move(v), frame);
-        emit(out, v.t == VT::Str ? v.s : to_str(v, st.line), st.line);
+        emit(out, v.t == VT::Str ? v.s.str() : to_str(v, st.line), st.line);
         return Flow::Normal;
       }
       case SK::Macro: frame->vars[st.text] = make_macro(st, frame); return Flow::Normal;
@@ -2110,6 +2283,7 @@ class Interp {
         return keys;
       }
       case VT::Str: {
+        check_items(cp_count(v.s), line);
         ValueList chars;
         for (std::size_t i = 0; i < v.s.size();) {
           std::uint32_t cp;
@@ -2131,7 +2305,10 @@ class Interp {
   Value get_attr(const Value& obj, const std::string& name, int line) {
     if (obj.t == VT::Undefined) undefined_error(obj, line);
     if (obj.t == VT::Str) {
-      if (auto m = str_method(obj, name)) return *m;
+      if (auto m = str_method(obj, name)) {
+        if (obj.safe) markup_error(line, "the method '" + name + "'");
+        return *m;
+      }
     } else if (obj.t == VT::Dict && !obj.ns) {
       if (auto m = dict_method(obj, name, line)) return *m;
     } else if (obj.t == VT::List) {
@@ -2148,6 +2325,7 @@ class Interp {
   // Jinja's getitem: an item first, then an attribute for string keys.
   Value get_item(const Value& obj, const Value& key, int line) {
     if (obj.t == VT::Undefined) undefined_error(obj, line);
+    if (is_markup(obj) && (key.t == VT::Int || key.t == VT::Bool)) markup_error(line, "indexing");
     if ((obj.t == VT::List || obj.t == VT::Str) && (key.t == VT::Int || key.t == VT::Bool)) {
       if (obj.t == VT::List && obj.seq == Seq::Gen) fail(Kind::Runtime, line, "'generator' object is not subscriptable");
       std::int64_t k = key.as_int();
@@ -2179,6 +2357,7 @@ class Interp {
 
   Value slice(const Value& obj, const Value& start, const Value& stop, const Value& stepv, int line) {
     if (obj.t == VT::Undefined) undefined_error(obj, line);
+    if (is_markup(obj)) markup_error(line, "slicing");
     auto opt = [&](const Value& v) -> std::optional<std::int64_t> {
       if (v.t == VT::None || v.t == VT::Undefined) return std::nullopt;
       if (v.t != VT::Int && v.t != VT::Bool) fail(Kind::Runtime, line, "slice indices must be integers or None");
@@ -2271,7 +2450,7 @@ class Interp {
           if (e.a[0]->k == EK::Name && e.a[0]->name == "joiner") fail(Kind::Unsupported, e.line, "the global 'joiner'");
           if (e.a[0]->k == EK::Name && e.a[0]->name == "lipsum") fail(Kind::Unsupported, e.line, "the global 'lipsum'");
           if (e.a[0]->k == EK::Attr)
-            fail(Kind::Unsupported, e.line, callee.s + " (a method this renderer does not have, or an undefined value called)");
+            fail(Kind::Unsupported, e.line, callee.s.str() + " (a method this renderer does not have, or an undefined value called)");
           undefined_error(callee, e.line);
         }
         fail(Kind::Runtime, e.line, std::string("'") + type_name(callee) + "' object is not callable");
@@ -2310,9 +2489,13 @@ class Interp {
         std::string s;
         for (const auto& c : e.a) {
           const Value v = eval(*c, frame);
-          if (v.t == VT::Str) s += v.s;
-          else s += to_str(v, e.line);
-          check_len(s.size(), e.line);
+          if (v.t == VT::Str) {
+            check_len(s.size() + v.s.size(), e.line);
+            s += v.s;
+          } else {
+            s += to_str(v, e.line);
+            check_len(s.size(), e.line);
+          }
         }
         return new_str(std::move(s), e.line);
       }
@@ -2391,7 +2574,16 @@ class Interp {
         return Value::integer(r);
       }
       if (nums) return Value::number(a.as_double() + b.as_double());
-      if (a.t == VT::Str && b.t == VT::Str) return new_str(a.s + b.s, line);
+      if (a.t == VT::Str && b.t == VT::Str) {
+        if (!a.safe && !b.safe) {
+          check_len(a.s.size() + b.s.size(), line);
+          return new_str(a.s.str() + b.s.str(), line);
+        }
+        // Markup.__add__ / __radd__: the plain operand is escaped.
+        Value r = new_str((a.safe ? a.s.str() : escape_html(a.s)) + (b.safe ? b.s.str() : escape_html(b.s)), line);
+        r.safe = true;
+        return r;
+      }
       if (a.t == VT::List && b.t == VT::List && a.seq == b.seq && (a.seq == Seq::List || a.seq == Seq::Tuple)) {
         ValueList items = *a.l;
         items.insert(items.end(), b.l->begin(), b.l->end());
@@ -2421,10 +2613,13 @@ class Interp {
         const std::size_t unit = seq->t == VT::Str ? seq->s.size() : seq->l->size() * 8;
         if (times > 0 && unit > 0 && static_cast<std::uint64_t>(times) > lim_.max_output_bytes / unit)
           fail(Kind::Limit, line, "a repetition longer than " + std::to_string(lim_.max_output_bytes) + " bytes");
+        if (seq->t == VT::List && times > 0) check_items(seq->l->size() * static_cast<std::uint64_t>(times), line);
         if (seq->t == VT::Str) {
           std::string out;
           for (std::int64_t k = 0; k < times; ++k) out += seq->s;
-          return new_str(std::move(out), line);
+          Value r = new_str(std::move(out), line);
+          r.safe = seq->safe;  // Markup * n is a Markup
+          return r;
         }
         ValueList items;
         for (std::int64_t k = 0; k < times; ++k) items.insert(items.end(), seq->l->begin(), seq->l->end());
@@ -2439,6 +2634,7 @@ class Interp {
       return Value::number(a.as_double() / b.as_double());
     }
     if (op == "//" || op == "%") {
+      if (op == "%" && is_markup(a)) markup_error(line, "'%' formatting");
       if (op == "%" && a.t == VT::Str) return new_str(percent_format(a.s, b, line), line);
       if (!nums) return type_error();
       if (b.as_double() == 0.0) fail(Kind::Runtime, line, "integer division or modulo by zero");
@@ -2531,10 +2727,10 @@ class Interp {
         {"rstrip", [](Interp&, const Value& s, Args& a, int) { return Value::str(py_strip(s.s, arg(a, 0, "chars", Value::none()), false, true)); }},
         {"split", [](Interp& in, const Value& s, Args& a, int line) { return in.split_value(s, a, false, line); }},
         {"rsplit", [](Interp& in, const Value& s, Args& a, int line) { return in.split_value(s, a, true, line); }},
-        {"splitlines", [](Interp&, const Value& s, Args& a, int line) {
+        {"splitlines", [](Interp& in, const Value& s, Args& a, int line) {
            ValueList out;
            for (auto& x : py_splitlines(s.s, truthy(arg(a, 0, "keepends", Value::boolean(false))))) out.push_back(Value::str(x));
-           return make_list(std::move(out), Seq::List, line);
+           return in.make_list(std::move(out), Seq::List, line);
          }},
         {"upper", [](Interp&, const Value& s, Args&, int line) { return Value::str(str_case(s.s, true, line)); }},
         {"lower", [](Interp&, const Value& s, Args&, int line) { return Value::str(str_case(s.s, false, line)); }},
@@ -2544,7 +2740,7 @@ class Interp {
            const std::string& old = str_arg(arg(a, 0, "old", Value()), "replace() argument 1", line);
            const std::string& nw = str_arg(arg(a, 1, "new", Value()), "replace() argument 2", line);
            const Value cnt = arg(a, 2, "count", Value::integer(-1));
-           return in.new_str(py_replace(s.s, old, nw, cnt.as_int()), line);
+           return in.new_str(py_replace(s.s, old, nw, cnt.as_int(), in.max_string_bytes()), line);
          }},
         {"find", [](Interp&, const Value& s, Args& a, int line) { return find_value(s, a, false, false, line); }},
         {"rfind", [](Interp&, const Value& s, Args& a, int line) { return find_value(s, a, true, false, line); }},
@@ -2714,14 +2910,14 @@ class Interp {
   std::optional<Value> dict_method(const Value& obj, const std::string& name, int line) {
     if (name == "items" || name == "keys" || name == "values") {
       const int which = name == "items" ? 0 : name == "keys" ? 1 : 2;
-      return make_func(name, [obj, which](Interp&, Args&, int l) {
+      return make_func(name, [obj, which](Interp& in, Args&, int l) {
         ValueList out;
         for (const auto& [k, v] : obj.d->items) {
-          if (which == 0) out.push_back(make_list({k, v}, Seq::Tuple, l));
+          if (which == 0) out.push_back(in.make_list({k, v}, Seq::Tuple, l));
           else if (which == 1) out.push_back(k);
           else out.push_back(v);
         }
-        return make_list(std::move(out), Seq::View, l);
+        return in.make_list(std::move(out), Seq::View, l);
       });
     }
     if (name == "get")
@@ -2782,13 +2978,39 @@ class Interp {
 
   Value filter(const std::string& name, Value v, Args& a, int line) {
     step(1, line);
+    bool markup_arg = false;
+    for (const auto& x : a.pos) markup_arg = markup_arg || is_markup(x);
+    for (const auto& [k, x] : a.kw) markup_arg = markup_arg || is_markup(x);
+    if (is_markup(v) || markup_arg) {
+      // Filters whose result jinja2 gives as for a plain string (or returns
+      // the subject or an argument as it is), with autoescape off.
+      static const char* const kAsText[] = {"safe", "e", "escape", "string", "d", "default", "length", "count",
+                                            "join", "list", "tojson", "title"};
+      bool as_text = false;
+      for (const char* f : kAsText) as_text = as_text || name == f;
+      const bool keeps_markup =
+          !markup_arg && a.pos.empty() && a.kw.empty() &&
+          (name == "trim" || name == "upper" || name == "lower" || name == "capitalize");
+      if (keeps_markup) {
+        v.safe = false;
+        Value r = filter(name, std::move(v), a, line);
+        r.safe = true;  // soft_str(value).strip() etc. return a Markup
+        return r;
+      }
+      if (!as_text) markup_error(line, "the filter '" + name + "'" + (markup_arg ? " with a Markup argument" : ""));
+    }
     if (name == "trim") return Value::str(py_strip(to_str(v, line), arg(a, 0, "chars", Value::none()), true, true));
     if (name == "length" || name == "count") return Value::integer(len_of(v, line));
     if (name == "upper") return Value::str(str_case(to_str(v, line), true, line));
     if (name == "lower") return Value::str(str_case(to_str(v, line), false, line));
     if (name == "string") return v.t == VT::Str ? v : new_str(to_str(v, line), line);
-    if (name == "safe") return v.t == VT::Str ? v : new_str(to_str(v, line), line);
-    if (name == "e" || name == "escape") return new_str(escape_html(to_str(v, line)), line);
+    if (name == "safe" || name == "e" || name == "escape") {
+      if (is_markup(v)) return v;
+      Value r = name == "safe" ? (v.t == VT::Str ? v : new_str(to_str(v, line), line))
+                               : new_str(escape_html(to_str(v, line)), line);
+      r.safe = true;
+      return r;
+    }
     if (name == "capitalize") return Value::str(py_capitalize(to_str(v, line), line));
     if (name == "title") {
       // Jinja's own: words start after runs of [-\s({[<].
@@ -2810,7 +3032,7 @@ class Interp {
       const std::string old = to_str(arg(a, 0, "old", Value()), line);
       const std::string nw = to_str(arg(a, 1, "new", Value()), line);
       const Value cnt = arg(a, 2, "count", Value::none());
-      return new_str(py_replace(s, old, nw, cnt.t == VT::None ? -1 : cnt.as_int()), line);
+      return new_str(py_replace(s, old, nw, cnt.t == VT::None ? -1 : cnt.as_int(), max_string_bytes()), line);
     }
     if (name == "default" || name == "d") {
       const Value dflt = arg(a, 0, "default_value", Value::str(""));
@@ -3167,6 +3389,7 @@ class Interp {
 
  private:
   Limits lim_;
+  LiveItems live_items_ = std::make_shared<std::size_t>(0);
   std::optional<std::tm> now_;
   std::uint64_t work_ = 0;
   int depth_ = 0;
@@ -3238,7 +3461,7 @@ FrameP make_globals() {
 }  // namespace
 
 Template::Template(std::string_view source, const Limits& limits) : root_(std::make_unique<Node>()) {
-  Parser parser(lex(source), limits);
+  Parser parser(source, limits);
   root_->body = parser.parse_template();
 }
 
