@@ -70,7 +70,8 @@ def main():
         a.llama_bench = os.path.join(bindir, "llama-bench")
     for exe in (a.gpt_bench, a.llama_bench):
         if not os.access(exe, os.X_OK):
-            sys.exit(f"bench_vs_llamacpp: {exe} is not an executable (build it first)")
+            sys.exit(f"bench_vs_llamacpp: {exe} is not an executable (build it first: cmake --build build "
+                     f"--target gpt-bench; tools/build-llamacpp)")
     threads = [int(x) for x in a.threads.split(",")]
     tests = ([f"pp{a.n_prompt}"] if a.n_prompt > 0 else []) + ([f"tg{a.n_gen}"] if a.n_gen > 0 else [])
 
