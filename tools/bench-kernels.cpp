@@ -1,8 +1,9 @@
-// bench-kernels: times matmul over quantized weights next to f32 (Eigen) on
-// the same dequantized values, for generation (1 token) and prompt (128
-// tokens) shapes. K-quants use 512 in place of 576 (rows must be whole 256-blocks).
+// bench-kernels: times matmul over quantized and 16-bit float weights next to
+// f32 (Eigen) on the same dequantized values, for generation (1 token), small
+// batch (4 tokens) and prompt (128 tokens) shapes. K-quants use 512 in place
+// of 576 (rows must be whole 256-blocks).
 //
-// Usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K)
+// Usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K F16 BF16)
 // Prints one line per (type, shape, tokens, threads): best-of milliseconds per
 // call and effective GFLOP/s (2*out*in*tokens / time).
 #include <omp.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "gpt/error.h"
+#include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
@@ -28,6 +30,15 @@ std::vector<std::byte> random_weights(DType t, std::int64_t rows, std::int64_t c
   const auto& info = gpt::dtype_info(t);
   const std::size_t nbytes = gpt::dtype_bytes(t, rows * cols);
   std::vector<std::byte> w(nbytes);
+  if (t == DType::F16 || t == DType::BF16) {  // finite values of a typical size
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    for (std::size_t i = 0; i < nbytes / 2; ++i) {
+      const float v = nd(rng);
+      const std::uint16_t h = t == DType::F16 ? k::f32_to_f16(v) : k::f32_to_bf16(v);
+      std::memcpy(&w[2 * i], &h, 2);
+    }
+    return w;
+  }
   for (auto& b : w) b = static_cast<std::byte>(rng() & 0xFF);
   const std::uint16_t d = k::f32_to_f16(0.01f);
   for (std::size_t b = 0; b < nbytes / info.block_bytes; ++b) {
@@ -55,9 +66,9 @@ double best_ms(Fn&& fn) {
 
 DType parse_type(const std::string& s) {
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K,
-                  DType::Q6_K})
+                  DType::Q6_K, DType::F16, DType::BF16})
     if (gpt::dtype_name(t) == s) return t;
-  throw gpt::InvalidArgument("unknown type '" + s + "' (Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K)");
+  throw gpt::InvalidArgument("unknown type '" + s + "' (Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K F16 BF16)");
 }
 
 }  // namespace
@@ -66,7 +77,7 @@ int main(int argc, char** argv) try {
   std::vector<DType> types;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help") {
-      std::printf("usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K)\n"
+      std::printf("usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K F16 BF16)\n"
                   "Exit codes: 0 success, 1 error, 2 invalid command line.\n");
       return 0;
     }
@@ -77,9 +88,9 @@ int main(int argc, char** argv) try {
       return 2;
     }
   }
-  if (types.empty()) types = {DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K};
-  std::printf("max threads %d\n", omp_get_max_threads());
-  std::printf("%-5s %-11s %6s %7s %10s %9s %10s %9s\n", "type", "out x in", "tokens", "threads", "quant ms",
+  if (types.empty()) types = {DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::BF16};
+  std::printf("max threads %d; f16/bf16 kernels: %s\n", omp_get_max_threads(), k::half_path_name());
+  std::printf("%-5s %-11s %6s %7s %10s %9s %10s %9s\n", "type", "out x in", "tokens", "threads", "type ms",
               "GFLOP/s", "f32 ms", "GFLOP/s");
   std::mt19937 rng(1);
   // SmolLM2-135M's MLP shapes; K-quants need rows of 256, so 512 stands in for 576.
@@ -94,7 +105,7 @@ int main(int argc, char** argv) try {
         k::dequantize_row(t, wq.data() + o * gpt::dtype_bytes(t, in), wf.data() + o * in, in);
       gpt::TensorView wf32{"wf", DType::F32, {out, in}, reinterpret_cast<const std::byte*>(wf.data()),
                            wf.size() * 4};
-      for (std::int64_t n : {1, 128}) {
+      for (std::int64_t n : {1, 4, 128}) {
         std::vector<float> x(static_cast<std::size_t>(n * in)), y(static_cast<std::size_t>(n * out));
         std::normal_distribution<float> nd;
         for (auto& v : x) v = nd(rng);

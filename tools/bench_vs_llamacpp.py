@@ -1,89 +1,106 @@
 #!/usr/bin/env python3
-"""gpt-bench and llama.cpp (llama-cpp-python) side by side on one GGUF file,
-in the same run, with the ratios.
+"""gpt-bench against llama.cpp's own llama-bench (C++ against C++): the same
+GGUF files, the same thread counts, interleaved in one run; medians and ratios.
 
-    .venv/bin/pip install llama-cpp-python
-    .venv/bin/python tools/bench_vs_llamacpp.py [-m MODEL] [-t 1,2] [-p 128,512] [-n 128] [-r 3]
+    tools/build-llamacpp                      # once: builds llama-bench natively
+    tools/make-quant-variants                 # optional: F32, F16, ... files from the default model
+    python3 tools/bench_vs_llamacpp.py [-m FILE ...] [-t 1,2] [-p 512] [-n 128] [-r 3] [--rounds 2]
 
-Each engine runs in its own process (so peak RSS is its own). ppN: N prompt
-tokens in one batch; tgN: N tokens one at a time after a 1-token prompt.
-Medians of -r repetitions.
+For each round and each file, gpt-bench and llama-bench each run once as their
+own process (the order alternates between rounds), each doing -r timed
+repetitions of every test at every thread count. ppN: N prompt tokens in one
+batch; tgN: N tokens generated one at a time. llama-bench warms up before it
+times; gpt-bench does not, so it runs one extra repetition whose figure is
+dropped. The median is over all timed repetitions of all rounds.
+
+Prints one markdown table (tokens/s), and with --json the raw samples.
+Needs only the Python standard library.
 """
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-def llama_cpp_bench(model, threads, pps, tg, reps):
-    import numpy as np
-    from llama_cpp import Llama
-    rng = np.random.default_rng(1)
-    results = []
-    for t in threads:
-        llm = Llama(model_path=model, n_ctx=max(pps + [tg + 2]) + 8, n_batch=max(pps + [1]), n_threads=t,
-                    n_threads_batch=t, verbose=False, logits_all=False)
-        vocab = llm.n_vocab()
-        for n in pps:
-            rates = []
-            for _ in range(reps):
-                toks = rng.integers(0, vocab, n).tolist()
-                llm.reset()
-                a = time.perf_counter()
-                llm.eval(toks)
-                rates.append(n / (time.perf_counter() - a))
-            results.append({"threads": t, "test": f"pp{n}", "tokens_per_s": statistics.median(rates)})
-        if tg > 0:
-            rates = []
-            for _ in range(reps):
-                llm.reset()
-                llm.eval([int(rng.integers(0, vocab))])
-                a = time.perf_counter()
-                for _ in range(tg):
-                    llm.eval([int(rng.integers(0, vocab))])
-                rates.append(tg / (time.perf_counter() - a))
-            results.append({"threads": t, "test": f"tg{tg}", "tokens_per_s": statistics.median(rates)})
-        del llm
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return {"results": results, "peak_rss_mib": peak}
+def run_gpt(bench, model, threads, pp, tg, reps):
+    cmd = [bench, "-m", model, "-t", threads, "-p", str(pp), "-n", str(tg), "-r", str(reps + 1), "--json"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return {(r["threads"], r["test"]): r["runs"][1:] for r in out["results"]}
+
+
+def run_llama(bench, model, threads, pp, tg, reps):
+    cmd = [bench, "-m", model, "-t", threads, "-p", str(pp), "-n", str(tg), "-r", str(reps), "-o", "json"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    samples = {}
+    for r in out:
+        test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
+        samples[(r["n_threads"], test)] = r["samples_ts"]
+    return samples
+
+
+def weight_type(path):
+    name = os.path.basename(path)
+    if name.endswith(".gguf"):
+        name = name[: -len(".gguf")]
+    return name.rsplit(".", 1)[-1] if "." in name else name
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-m", "--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-    ap.add_argument("-t", "--threads", default="1,2")
-    ap.add_argument("-p", "--n-prompt", default="128,512")
-    ap.add_argument("-n", "--n-gen", type=int, default=128)
-    ap.add_argument("-r", "--reps", type=int, default=3)
-    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "tools", "gpt-bench"))
-    ap.add_argument("--llama-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("-m", "--model", nargs="+",
+                    default=[os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")],
+                    help="GGUF files (default: the default model)")
+    ap.add_argument("-t", "--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("-p", "--n-prompt", type=int, default=512, help="prompt length for ppN (0 to skip)")
+    ap.add_argument("-n", "--n-gen", type=int, default=128, help="tokens for tgN (0 to skip)")
+    ap.add_argument("-r", "--reps", type=int, default=3, help="timed repetitions per process")
+    ap.add_argument("--rounds", type=int, default=2, help="processes per engine and file, interleaved")
+    ap.add_argument("--gpt-bench", default=os.path.join(ROOT, "build", "tools", "gpt-bench"))
+    ap.add_argument("--llama-bench", default=None,
+                    help="default: llama-bench in the folder tools/build-llamacpp --print-bin-dir names")
+    ap.add_argument("--json", action="store_true", help="also print every sample as JSON")
     a = ap.parse_args()
+    if a.llama_bench is None:
+        bindir = subprocess.run([os.path.join(ROOT, "tools", "build-llamacpp"), "--print-bin-dir"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        a.llama_bench = os.path.join(bindir, "llama-bench")
+    for exe in (a.gpt_bench, a.llama_bench):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"bench_vs_llamacpp: {exe} is not an executable (build it first: cmake --build build "
+                     f"--target gpt-bench; tools/build-llamacpp)")
     threads = [int(x) for x in a.threads.split(",")]
-    pps = [int(x) for x in a.n_prompt.split(",") if int(x) > 0]
-    if a.llama_only:
-        print(json.dumps(llama_cpp_bench(a.model, threads, pps, a.n_gen, a.reps)))
-        return
-    ours = json.loads(subprocess.run([a.bench, "-m", a.model, "-t", a.threads, "-p", a.n_prompt, "-n", str(a.n_gen),
-                                      "-r", str(a.reps), "--json"], check=True, capture_output=True, text=True).stdout)
-    theirs = json.loads(subprocess.run([sys.executable, __file__, "--llama-only", "-m", a.model, "-t", a.threads,
-                                        "-p", a.n_prompt, "-n", str(a.n_gen), "-r", str(a.reps)],
-                                       check=True, capture_output=True, text=True).stdout)
-    size = os.path.getsize(a.model) / 2**20
-    print(f"model: {os.path.basename(a.model)} ({size:.1f} MiB); medians of {a.reps} runs, tokens/s")
-    print("| threads | test   |  gpt t/s | llama.cpp t/s | gpt / llama.cpp |")
-    print("|--------:|:-------|---------:|--------------:|----------------:|")
-    for o, l in zip(ours["results"], theirs["results"]):
-        assert o["test"] == l["test"] and o["threads"] == l["threads"]
-        print(f"| {o['threads']:7d} | {o['test']:<6} | {o['tokens_per_s']:8.2f} | {l['tokens_per_s']:13.2f} | "
-              f"{o['tokens_per_s'] / l['tokens_per_s']:15.2f} |")
-    print(f"peak RSS: gpt {ours['peak_rss_mib']:.1f} MiB, llama.cpp (python process) {theirs['peak_rss_mib']:.1f} MiB; "
-          f"gpt load {ours['load_ms']:.0f} ms")
+    tests = ([f"pp{a.n_prompt}"] if a.n_prompt > 0 else []) + ([f"tg{a.n_gen}"] if a.n_gen > 0 else [])
+
+    samples = {}  # (model, engine, threads, test) -> [tokens/s]
+    for rnd in range(a.rounds):
+        for model in a.model:
+            engines = [("gpt", run_gpt, a.gpt_bench), ("llama.cpp", run_llama, a.llama_bench)]
+            if rnd % 2:
+                engines.reverse()
+            for engine, fn, exe in engines:
+                print(f"round {rnd + 1}/{a.rounds}: {engine} on {os.path.basename(model)}", file=sys.stderr, flush=True)
+                for (t, test), v in fn(exe, model, a.threads, a.n_prompt, a.n_gen, a.reps).items():
+                    samples.setdefault((model, engine, t, test), []).extend(v)
+
+    n = a.rounds * a.reps
+    print(f"medians of {n} timed repetitions ({a.rounds} interleaved rounds x {a.reps}), tokens/s; "
+          f"ratio = gpt / llama.cpp")
+    print("| file | type | threads | test | gpt | llama.cpp | ratio |")
+    print("|---|---|--:|:--|--:|--:|--:|")
+    for model in a.model:
+        for t in threads:
+            for test in tests:
+                g = statistics.median(samples[(model, "gpt", t, test)])
+                l = statistics.median(samples[(model, "llama.cpp", t, test)])
+                print(f"| {os.path.basename(model)} | {weight_type(model)} | {t} | {test} | {g:.1f} | {l:.1f} | "
+                      f"{g / l:.2f} |")
+    if a.json:
+        print(json.dumps([{"model": m, "engine": e, "threads": t, "test": s, "tokens_per_s": v}
+                          for (m, e, t, s), v in samples.items()]))
 
 
 if __name__ == "__main__":

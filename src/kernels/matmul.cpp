@@ -1,14 +1,14 @@
 // Dispatch of dequantize_row and matmul by weight type. f32 weights go through
-// Eigen's GEMM over a Map of the checkpoint bytes; other types decode one
-// weight row at a time and take dot products against every token row.
+// Eigen's GEMM over a Map of the checkpoint bytes; f16 / bf16 weights through
+// matmul_half (half.h), block-quantized ones through matmul_quant (quant.h).
 #include <omp.h>
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "gpt/error.h"
+#include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "kernels/omp_exceptions.h"
@@ -19,40 +19,6 @@ namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-template <typename Decode>
-void decode_halves(const std::byte* src, float* dst, std::int64_t n, Decode decode) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::uint16_t h;
-    std::memcpy(&h, src + 2 * i, 2);
-    dst[i] = decode(h);
-  }
-}
-
-// Generic path: decode each weight row once, dot it with every token row.
-void matmul_rowwise(const TensorView& w, const float* x, std::int64_t n_tokens, float* y,
-                    int threads) {
-  const std::int64_t out = w.rows(), in = w.cols();
-  const std::size_t row_bytes = dtype_bytes(w.dtype, in);
-  OmpExceptions errors;  // the row buffer's allocation, dequantize_row's type check
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<float> row;
-    errors.capture([&] { row.resize(static_cast<std::size_t>(in)); });
-#pragma omp for schedule(static)
-    for (std::int64_t o = 0; o < out; ++o) {
-      errors.capture([&] {
-        dequantize_row(w.dtype, w.data + o * row_bytes, row.data(), in);
-        Eigen::Map<const Eigen::VectorXf> wr(row.data(), in);
-        for (std::int64_t t = 0; t < n_tokens; ++t) {
-          Eigen::Map<const Eigen::VectorXf> xr(x + t * in, in);
-          y[t * out + o] = wr.dot(xr);
-        }
-      });
-    }
-  }
-  errors.rethrow();
-}
-
 }  // namespace
 
 void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n) {
@@ -61,10 +27,8 @@ void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n) {
       std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
       return;
     case DType::F16:
-      decode_halves(src, dst, n, f16_to_f32);
-      return;
     case DType::BF16:
-      decode_halves(src, dst, n, bf16_to_f32);
+      convert_half_row(t, src, dst, n);
       return;
     default:
       if (is_quantized(t)) {
@@ -106,7 +70,12 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
     matmul_quant(w, x, n_tokens, y, threads);
     return;
   }
-  matmul_rowwise(w, x, n_tokens, y, threads);
+  if (w.dtype == DType::F16 || w.dtype == DType::BF16) {
+    matmul_half(w, x, n_tokens, y, threads);
+    return;
+  }
+  throw UnsupportedModel("matmul: weight '" + w.name + "' has type " + std::string(dtype_name(w.dtype)) +
+                         ", which is not supported yet");
 }
 
 }  // namespace gpt::kernels
