@@ -28,21 +28,60 @@ std::size_t incomplete_utf8_tail(std::string_view s) {
 
 }  // namespace
 
-StopMatcher::StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
-  for (std::size_t i = 0; i < stops_.size(); ++i)
-    if (stops_[i].empty()) throw InvalidArgument("stop string " + std::to_string(i) + " is empty");
-  // failure[k]: length of the longest proper prefix of s[0, k] that is also
-  // a suffix of it.
-  for (const auto& s : stops_) {
-    std::vector<std::size_t> f(s.size(), 0);
-    for (std::size_t k = 1, m = 0; k < s.size(); ++k) {
-      while (m > 0 && s[k] != s[m]) m = f[m - 1];
-      if (s[k] == s[m]) ++m;
-      f[k] = m;
+StopMatcher::StopMatcher(std::vector<std::string> stops) {
+  for (std::size_t i = 0; i < stops.size(); ++i)
+    if (stops[i].empty()) throw InvalidArgument("stop string " + std::to_string(i) + " is empty");
+  // The trie of the stop strings.
+  fail_.push_back(0);
+  depth_.push_back(0);
+  longest_.push_back(0);
+  std::vector<std::vector<std::int32_t>> children(1);  // for the breadth-first pass below
+  for (const auto& s : stops) {
+    std::int32_t node = 0;
+    for (char ch : s) {
+      const auto key = (std::uint64_t(node) << 8) | static_cast<unsigned char>(ch);
+      auto it = next_.find(key);
+      if (it == next_.end()) {
+        const auto id = static_cast<std::int32_t>(depth_.size());
+        it = next_.emplace(key, id).first;
+        fail_.push_back(0);
+        depth_.push_back(depth_[std::size_t(node)] + 1);
+        longest_.push_back(0);
+        children.emplace_back();
+        children[std::size_t(node)].push_back(id);
+      }
+      node = it->second;
     }
-    failure_.push_back(std::move(f));
+    longest_[std::size_t(node)] = s.size();
   }
-  state_.assign(stops_.size(), 0);
+  // Failure links, breadth first: a node's link is found from its parent's.
+  // The byte that leads to each node is the last byte of its prefix; keep
+  // it beside the queue.
+  std::vector<std::int32_t> queue;
+  std::vector<unsigned char> last(depth_.size(), 0);
+  for (const auto& [key, id] : next_) last[std::size_t(id)] = static_cast<unsigned char>(key & 0xff);
+  queue.push_back(0);
+  for (std::size_t q = 0; q < queue.size(); ++q) {
+    const std::int32_t u = queue[q];
+    for (std::int32_t v : children[std::size_t(u)]) {
+      if (u != 0) fail_[std::size_t(v)] = step(fail_[std::size_t(u)], last[std::size_t(v)]);
+      if (longest_[std::size_t(v)] == 0) longest_[std::size_t(v)] = longest_[std::size_t(fail_[std::size_t(v)])];
+      queue.push_back(v);
+    }
+  }
+}
+
+std::int32_t StopMatcher::child(std::int32_t node, unsigned char byte) const {
+  auto it = next_.find((std::uint64_t(node) << 8) | byte);
+  return it == next_.end() ? -1 : it->second;
+}
+
+std::int32_t StopMatcher::step(std::int32_t node, unsigned char byte) const {
+  for (;;) {
+    if (const std::int32_t c = child(node, byte); c >= 0) return c;
+    if (node == 0) return 0;
+    node = fail_[std::size_t(node)];
+  }
 }
 
 std::string StopMatcher::push(std::string_view text) {
@@ -50,45 +89,44 @@ std::string StopMatcher::push(std::string_view text) {
   const std::size_t base = buffer_.size();  // buffer_ offset of text[0]
   buffer_.append(text);
 
-  // Advance every automaton over the new bytes; a stop's first completion
-  // is its earliest occurrence, and the earliest start among those wins.
+  // Advance the automaton over the new bytes. At each byte the longest stop
+  // string ending there starts earliest among those ending there; keep the
+  // earliest start among all completions in this push.
   std::size_t first = std::string::npos;
-  for (std::size_t k = 0; k < stops_.size(); ++k) {
-    const std::string& s = stops_[k];
-    const auto& f = failure_[k];
-    std::size_t m = state_[k];
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      while (m > 0 && text[i] != s[m]) m = f[m - 1];
-      if (text[i] == s[m]) ++m;
-      if (m == s.size()) {
-        first = std::min(first, base + i + 1 - s.size());
-        break;
-      }
-    }
-    state_[k] = m;
+  std::int32_t m = state_;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    m = step(m, static_cast<unsigned char>(text[i]));
+    if (const std::size_t len = longest_[std::size_t(m)]; len > 0)
+      first = std::min(first, base + i + 1 - len);
   }
+  state_ = m;
   if (first != std::string::npos) {
-    std::string out = buffer_.substr(0, first);
+    std::string out = buffer_.substr(begin_, first - std::min(first, begin_));
     buffer_.clear();
+    begin_ = 0;
     stopped_ = true;
     return out;
   }
 
   // Hold back the longest suffix that is a proper prefix of some stop
-  // string: exactly the largest automaton state.
-  std::size_t hold = 0;
-  for (std::size_t m : state_) hold = std::max(hold, m);
-  hold = std::min(hold, buffer_.size());
-  std::size_t emit = buffer_.size() - hold;
-  emit -= incomplete_utf8_tail(std::string_view(buffer_).substr(0, emit));
-  std::string out = buffer_.substr(0, emit);
-  buffer_.erase(0, emit);
+  // string: exactly the automaton state's depth.
+  const std::size_t pending = buffer_.size() - begin_;
+  const std::size_t hold = std::min(depth_[std::size_t(m)], pending);
+  std::size_t emit = pending - hold;
+  emit -= incomplete_utf8_tail(std::string_view(buffer_).substr(begin_, emit));
+  std::string out = buffer_.substr(begin_, emit);
+  begin_ += emit;
+  if (begin_ > buffer_.size() / 2) {  // compact: linear in what is moved, at most what was emitted
+    buffer_.erase(0, begin_);
+    begin_ = 0;
+  }
   return out;
 }
 
 std::string StopMatcher::flush() {
-  std::string out;
-  out.swap(buffer_);
+  std::string out = buffer_.substr(begin_);
+  buffer_.clear();
+  begin_ = 0;
   return out;
 }
 

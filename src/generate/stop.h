@@ -10,16 +10,20 @@
 // becomes true; later pushes return nothing. flush() returns what is held
 // back once the text has ended without a stop.
 //
-// Several stop strings: the one that starts earliest in the text wins.
-// Matching is byte-exact (no normalisation). Each stop string carries a
-// Knuth-Morris-Pratt automaton whose state persists across pushes, so every
-// byte of text is examined once per stop string: the time is linear in the
-// text and the stop strings, whatever they hold. One matcher per sequence;
-// not thread-safe.
+// Several stop strings: among those that complete within one push, the one
+// that starts earliest in the text wins. Matching is byte-exact (no
+// normalisation). All stop strings share one Aho-Corasick automaton whose
+// state persists across pushes: building it is linear in the stop strings'
+// total length, and each byte of text costs amortised constant time however
+// many stop strings there are and whatever they hold. Held-back text is
+// consumed from the front without moving the rest, so a long held-back
+// suffix costs nothing per push. One matcher per sequence; not thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace gpt::detail {
@@ -35,13 +39,21 @@ class StopMatcher {
   std::string flush();
   bool stopped() const noexcept { return stopped_; }
   // Bytes currently held back.
-  std::size_t held() const noexcept { return buffer_.size(); }
+  std::size_t held() const noexcept { return buffer_.size() - begin_; }
 
  private:
-  std::vector<std::string> stops_;
-  std::vector<std::vector<std::size_t>> failure_;  // per stop: KMP failure function
-  std::vector<std::size_t> state_;                 // per stop: bytes of it matched by the text's end
-  std::string buffer_;
+  // The automaton: node 0 is the root (the empty prefix); every other node
+  // is a prefix of some stop string, of length depth_[node].
+  std::int32_t child(std::int32_t node, unsigned char byte) const;  // -1 if none
+  std::int32_t step(std::int32_t node, unsigned char byte) const;   // follows failure links
+
+  std::unordered_map<std::uint64_t, std::int32_t> next_;  // (node << 8 | byte) -> child
+  std::vector<std::int32_t> fail_;     // longest proper suffix that is also a node
+  std::vector<std::size_t> depth_;     // prefix length
+  std::vector<std::size_t> longest_;   // longest stop string that is a suffix of the node's prefix (0: none)
+  std::int32_t state_ = 0;             // node of the longest suffix of the text that is a prefix of a stop
+  std::string buffer_;                 // held-back text is buffer_[begin_, end)
+  std::size_t begin_ = 0;
   bool stopped_ = false;
 };
 

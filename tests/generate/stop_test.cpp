@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,53 @@ Outcome feed(std::vector<std::string> stops, const std::vector<std::string>& pie
   r.stopped = m.stopped();
   if (!r.stopped) r.text += m.flush();
   return r;
+}
+
+// The rule stated in stop.h, computed directly on the whole text after each
+// push: the stops whose first occurrence ends by now complete in this push;
+// the earliest start among them cuts the text.
+Outcome reference(const std::vector<std::string>& stops, const std::vector<std::string>& pieces) {
+  Outcome r;
+  std::string all;
+  for (const auto& p : pieces) {
+    all += p;
+    std::size_t cut = std::string::npos;
+    for (const auto& s : stops)
+      if (auto at = all.find(s); at != std::string::npos) cut = std::min(cut, at);
+    if (cut != std::string::npos) {
+      r.text = all.substr(0, cut);
+      r.stopped = true;
+      return r;
+    }
+  }
+  r.text = all;
+  return r;
+}
+
+// Random texts over a three-letter alphabet (many partial and overlapping
+// matches), random stop sets and random push sizes, against the reference.
+TEST(StopMatcher, AgreesWithTheDirectRuleOnRandomInput) {
+  std::mt19937 rng(11);
+  auto random_string = [&](std::size_t lo, std::size_t hi) {
+    std::string s(std::uniform_int_distribution<std::size_t>(lo, hi)(rng), 'a');
+    for (char& c : s) c = static_cast<char>('a' + rng() % 3);
+    return s;
+  };
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<std::string> stops;
+    for (std::size_t k = 0, n = 1 + rng() % 4; k < n; ++k) stops.push_back(random_string(1, 6));
+    const std::string text = random_string(0, 60);
+    std::vector<std::string> pieces;
+    for (std::size_t at = 0; at < text.size();) {
+      const std::size_t len = std::min(text.size() - at, std::size_t(1 + rng() % 5));
+      pieces.push_back(text.substr(at, len));
+      at += len;
+    }
+    const Outcome ours = feed(stops, pieces);
+    const Outcome want = reference(stops, pieces);
+    ASSERT_EQ(ours.stopped, want.stopped) << "trial " << trial << " text " << text;
+    ASSERT_EQ(ours.text, want.text) << "trial " << trial << " text " << text;
+  }
 }
 
 TEST(StopMatcher, RejectsEmptyStopString) {
