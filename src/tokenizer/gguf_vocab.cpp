@@ -68,6 +68,10 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
     v.scores = g.get_float_array("tokenizer.ggml.scores");
     v.types.assign(types.begin(), types.end());
     v.add_dummy_prefix = g.get_bool("tokenizer.ggml.add_space_prefix", true);
+    const std::int64_t unk = g.get_int("tokenizer.ggml.unknown_token_id", 0);  // llama.cpp's default: 0
+    if (unk < 0 || unk >= n)
+      throw FormatError(src, "tokenizer.ggml.unknown_token_id = " + std::to_string(unk) + " is outside the vocabulary");
+    v.unk_id = static_cast<int>(unk);
     tok = std::make_shared<SpmTokenizer>(build_model_proto(v), src);
   } else {
     throw UnsupportedModel(src + ": tokenizer model '" + model + "' is not supported (gpt2 and llama are)");
