@@ -4,7 +4,7 @@ Q4_K_M GGUF, for tests/model/gemma3_conformance_test.cpp.
 
     tools/fetch-model gemma3-270m
     python3 -m venv /path/to/venv && /path/to/venv/bin/pip install llama-cpp-python numpy
-    /path/to/venv/bin/python tools/make_gemma3_fixtures.py
+    /path/to/venv/bin/python tools/make_gemma3_fixtures.py [--corpus-only]
 
 For each prompt it records the token ids (llama.cpp's tokenizer, with the
 BOS the file asks for), llama.cpp's 40 largest logits at every position (the last LONG_TAIL of
@@ -14,10 +14,14 @@ of six prompts would be 3 MB even in f16), and the 32-token greedy
 continuation with the 8 best logits of each step. As for SmolLM2 it runs
 llama.cpp with an f32 KV cache and records, as the reference's own spread,
 how far its default f16 cache moves the same entries.
-Output: tests/data/conformance/gemma3.json.
+Output: tests/data/conformance/gemma3.json. It also writes the ids
+llama.cpp's tokenizer gives every line of the tokenizer parity corpus
+(tests/data/tokenizer/corpus.json, no BOS, special tokens not parsed) to
+tests/data/tokenizer/ref_gemma3_llamacpp.json.
 """
 import json
 import os
+import sys
 
 import numpy as np
 from llama_cpp import Llama
@@ -78,7 +82,27 @@ def r(x):  # 7 significant digits: f32 logits, a fraction of the file size
     return [float(f"{v:.7g}") for v in x]
 
 
+def corpus_ids():
+    vocab = Llama(model_path=MODEL, vocab_only=True, verbose=False)
+    lines = json.load(open(os.path.join(ROOT, "tests", "data", "tokenizer", "corpus.json")))
+    ids = [vocab.tokenize(line.encode("utf-8"), add_bos=False, special=False) for line in lines]
+    # llama.cpp's text for the ids, where it is not the line itself (a literal
+    # U+2581 reads as a space in SentencePiece).
+    decoded = {}
+    for i, (line, t) in enumerate(zip(lines, ids)):
+        text = vocab.detokenize(t, special=True).decode("utf-8", errors="replace")
+        if text != line:
+            decoded[str(i)] = text
+    path = os.path.join(ROOT, "tests", "data", "tokenizer", "ref_gemma3_llamacpp.json")
+    with open(path, "w") as f:
+        json.dump({"ids": ids, "decoded": decoded}, f, separators=(",", ":"), ensure_ascii=False)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes, {sum(map(len, ids))} ids)")
+
+
 def main():
+    corpus_ids()
+    if "--corpus-only" in sys.argv[1:]:
+        return
     llm = Llama(model_path=MODEL, **LLAMA_ARGS)
     llm_f16kv = Llama(model_path=MODEL, **dict(LLAMA_ARGS, type_k=None, type_v=None))  # llama.cpp's default cache
     cases = []

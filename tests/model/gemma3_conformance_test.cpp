@@ -158,6 +158,33 @@ TEST_P(Gemma3Conformance, TokenizerMatchesLlamaCpp) {
 INSTANTIATE_TEST_SUITE_P(Gemma3, Gemma3Conformance,
                          ::testing::Values("english", "code", "chinese", "chat", "numbers", "mixed", "spaces", "long"));
 
+// The tokenizer parity corpus (606 lines: prose, code, many scripts, emoji,
+// NFD text, whitespace runs): llama.cpp's ids for every line (no BOS, special
+// tokens not parsed; tests/data/tokenizer/ref_gemma3_llamacpp.json), and
+// decoding gives llama.cpp's text for them: the line itself, except where
+// the line holds a literal U+2581, which SentencePiece reads as a space.
+TEST(Gemma3Tokenizer, CorpusMatchesLlamaCpp) {
+  const auto lm = gemma3();
+  const auto lines = test::read_json(test::data_path("tokenizer/corpus.json")).get<std::vector<std::string>>();
+  const auto j = test::read_json(test::data_path("tokenizer/ref_gemma3_llamacpp.json"));
+  const auto& ref = j["ids"];
+  ASSERT_EQ(lines.size(), ref.size());
+  std::size_t same = 0, round_trip = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto ids = lm->tokenizer().encode(lines[i], {.add_special_tokens = false, .parse_special = false});
+    const auto want = ref[i].get<std::vector<Token>>();
+    if (ids == want) ++same;
+    else ADD_FAILURE() << "line " << i << " '" << lines[i] << "': ids differ from llama.cpp's";
+    const std::string key = std::to_string(i);
+    const std::string text = j["decoded"].contains(key) ? j["decoded"][key].get<std::string>() : lines[i];
+    if (lm->tokenizer().decode(ids) == text) ++round_trip;
+    else ADD_FAILURE() << "line " << i << " '" << lines[i] << "' decodes to '" << lm->tokenizer().decode(ids)
+                       << "', llama.cpp to '" << text << "'";
+  }
+  std::printf("[ measure  ] gemma3 tokenizer: %zu of %zu corpus lines identical to llama.cpp, %zu decode as llama.cpp's\n", same,
+              lines.size(), round_trip);
+}
+
 // What the loader made of the file: the layer pattern and scales the
 // decoder runs with (llama.cpp: 5 sliding-window layers of 512 positions at
 // rope base 10000 per global layer at the file's 1e6).
