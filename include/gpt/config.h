@@ -42,6 +42,25 @@ struct RopeConfig {
   RopeAngles angles = RopeAngles::PerFrequency;
 };
 
+// What differs between the layers of one model (Gemma 2/3 interleave
+// sliding-window layers, with their own rope base, and global ones).
+struct LayerConfig {
+  std::int64_t sliding_window = 0;  // attend only to the last N positions; 0 = all
+  float rope_theta = 0.0f;          // rope base of this layer; 0 = ModelConfig::rope.theta
+};
+
+// Which RMS/LayerNorms a decoder block has, all with the model's NormKind
+// and epsilon. Llama: pre-attention and pre-FFN only; Gemma 2/3 add the
+// "sandwich" post-norms (applied to the sub-block's output before the
+// residual add) and Gemma 3 / Qwen3 an RMSNorm over each query and key head.
+struct NormLayout {
+  bool pre_attn = true;    // blk.N.attn_norm
+  bool post_attn = false;  // blk.N.post_attention_norm
+  bool pre_ffn = true;     // blk.N.ffn_norm
+  bool post_ffn = false;   // blk.N.post_ffw_norm
+  bool qk = false;         // blk.N.attn_q_norm / attn_k_norm, [head_dim], per head, before rotary
+};
+
 struct ModelConfig {
   std::string architecture;        // "gpt2", "llama", "qwen2", ... (informational)
   std::int64_t vocab_size = 0;
@@ -64,7 +83,23 @@ struct ModelConfig {
   bool mlp_bias = false;           // biases on the MLP projections
   bool norm_bias = true;           // LayerNorm has beta (ignored for RMSNorm)
   bool tied_embeddings = false;    // LM head reuses the token embedding matrix
-  std::int64_t sliding_window = 0; // attend only to the last N positions; 0 = all
+  std::int64_t sliding_window = 0; // attend only to the last N positions; 0 = all (every layer
+                                   // without an entry in `layers`)
+  // Per-layer attention window and rope base; empty = every layer uses
+  // sliding_window and rope.theta. Either empty or n_layer entries.
+  std::vector<LayerConfig> layers;
+  NormLayout norms;
+  // Added to every norm weight as it is loaded: 1 for checkpoints that store
+  // w of a (1 + w) RMSNorm (Gemma in Hugging Face form); GGUF files have the
+  // 1 added by the converter and use 0.
+  float norm_weight_offset = 0.0f;
+  // Softmax scale of attention; 0 = 1 / sqrt(head_dim). Gemma:
+  // query_pre_attn_scalar^-1/2.
+  float attention_scale = 0.0f;
+  // Token embeddings are multiplied by this (Gemma: sqrt(d_model), in f32).
+  float embedding_scale = 1.0f;
+  // Final logits become cap * tanh(logits / cap) when > 0 (Gemma 2).
+  float final_logit_softcap = 0.0f;
 
   // Special tokens as the checkpoint declares them (-1 when absent).
   std::int64_t bos_token_id = -1;
@@ -78,6 +113,13 @@ struct ModelConfig {
   // (e.g. n_head not a multiple of n_kv_head, odd rotary_dim, a size past
   // kMaxDimension, a non-finite epsilon or rope theta).
   void validate() const;
+
+  // Layer l's window and rope base, with the model-wide defaults filled in.
+  LayerConfig layer(std::int64_t l) const {
+    LayerConfig lc = layers.empty() ? LayerConfig{sliding_window, rope.theta} : layers[static_cast<std::size_t>(l)];
+    if (lc.rope_theta == 0.0f) lc.rope_theta = rope.theta;
+    return lc;
+  }
 };
 
 }  // namespace gpt

@@ -61,6 +61,7 @@ struct AttentionShape {
   std::int64_t n_head = 1;     // query heads
   std::int64_t n_kv_head = 1;  // key/value heads; n_head must be a multiple
   std::int64_t head_dim = 0;
+  float scale = 0.0f;          // softmax scale of Q K^T; <= 0 means 1 / sqrt(head_dim)
 };
 
 // Multi-head attention over already-projected inputs: Q [Tq, n_head*hd],

@@ -60,6 +60,21 @@ struct Binder {
   const TensorView* get_if(bool wanted, const std::string& name, std::vector<std::int64_t> shape) {
     return wanted ? get(name, std::move(shape), true) : nullptr;
   }
+
+  // A norm weight (required when `wanted`), with config.norm_weight_offset
+  // added once here ((1 + w) RMSNorms stored as w).
+  const TensorView* norm(bool wanted, const std::string& name, std::int64_t size) {
+    const TensorView* g = get_if(wanted, name, {size});
+    const float offset = m.config.norm_weight_offset;
+    if (!g || offset == 0.0f) return g;
+    TensorView& t = m.tensors.find(name)->second;
+    auto buf = std::shared_ptr<float[]>(new float[static_cast<std::size_t>(size)]);
+    const float* src = reinterpret_cast<const float*>(t.data);
+    for (std::int64_t i = 0; i < size; ++i) buf[static_cast<std::size_t>(i)] = src[i] + offset;
+    t.data = reinterpret_cast<const std::byte*>(buf.get());
+    m.storage.push_back(std::shared_ptr<const void>(buf, buf.get()));
+    return &t;
+  }
 };
 
 }  // namespace
@@ -75,7 +90,7 @@ void bind_weights(ModelData& m, const std::string& source) {
   m.token_embd = b.get("token_embd.weight", {c.vocab_size, d}, true);
   if (c.position == PositionKind::Learned)
     m.position_embd = b.get("position_embd.weight", {c.max_seq_len, d}, true);
-  m.output_norm = b.get("output_norm.weight", {d}, true);
+  m.output_norm = b.norm(true, "output_norm.weight", d);
   m.output_norm_b = b.get_if(ln, "output_norm.bias", {d});
   m.output = c.tied_embeddings ? m.token_embd : b.get("output.weight", {c.vocab_size, d}, false);
   if (!m.output) m.output = m.token_embd;  // checkpoints without an LM head tie it implicitly
@@ -93,8 +108,8 @@ void bind_weights(ModelData& m, const std::string& source) {
   for (std::int64_t i = 0; i < c.n_layer; ++i) {
     LayerWeights& L = m.layers[static_cast<std::size_t>(i)];
     const std::string p = "blk." + std::to_string(i) + ".";
-    L.attn_norm = b.get(p + "attn_norm.weight", {d}, true);
-    L.attn_norm_b = b.get_if(ln, p + "attn_norm.bias", {d});
+    L.attn_norm = b.norm(c.norms.pre_attn, p + "attn_norm.weight", d);
+    L.attn_norm_b = b.get_if(ln && c.norms.pre_attn, p + "attn_norm.bias", {d});
     if (m.tensors.count(p + "attn_qkv.weight")) {
       L.wqkv = b.get(p + "attn_qkv.weight", {q_out + 2 * kv_out, d}, true);
       L.bqkv = b.get_if(c.attn_qkv_bias, p + "attn_qkv.bias", {q_out + 2 * kv_out});
@@ -106,10 +121,14 @@ void bind_weights(ModelData& m, const std::string& source) {
       L.bk = b.get_if(c.attn_qkv_bias, p + "attn_k.bias", {kv_out});
       L.bv = b.get_if(c.attn_qkv_bias, p + "attn_v.bias", {kv_out});
     }
+    L.q_norm = b.norm(c.norms.qk, p + "attn_q_norm.weight", hd);
+    L.k_norm = b.norm(c.norms.qk, p + "attn_k_norm.weight", hd);
     L.wo = b.get(p + "attn_output.weight", {d, q_out}, true);
     L.bo = b.get_if(c.attn_out_bias, p + "attn_output.bias", {d});
-    L.ffn_norm = b.get(p + "ffn_norm.weight", {d}, true);
-    L.ffn_norm_b = b.get_if(ln, p + "ffn_norm.bias", {d});
+    L.post_attn_norm = b.norm(c.norms.post_attn, p + "post_attention_norm.weight", d);
+    L.ffn_norm = b.norm(c.norms.pre_ffn, p + "ffn_norm.weight", d);
+    L.ffn_norm_b = b.get_if(ln && c.norms.pre_ffn, p + "ffn_norm.bias", {d});
+    L.post_ffn_norm = b.norm(c.norms.post_ffn, p + "post_ffw_norm.weight", d);
     if (c.gated_mlp) L.w_gate = b.get(p + "ffn_gate.weight", {c.d_ff, d}, true);
     L.w_up = b.get(p + "ffn_up.weight", {c.d_ff, d}, true);
     L.b_up = b.get_if(c.mlp_bias, p + "ffn_up.bias", {c.d_ff});

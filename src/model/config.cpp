@@ -46,6 +46,21 @@ void ModelConfig::validate() const {
   }
   if (position == PositionKind::Sinusoidal && d_model % 2 != 0) fail("sinusoidal positions need an even hidden size");
   if (sliding_window < 0) fail("sliding_window must not be negative");
+  if (!layers.empty() && static_cast<std::int64_t>(layers.size()) != n_layer)
+    fail("per-layer config has " + std::to_string(layers.size()) + " entries for " + std::to_string(n_layer) + " layers");
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    if (layers[l].sliding_window < 0) fail("layer " + std::to_string(l) + ": sliding window must not be negative");
+    if (!(layers[l].rope_theta >= 0.0f) || !std::isfinite(layers[l].rope_theta))
+      fail("layer " + std::to_string(l) + ": rope theta must be positive and finite");
+  }
+  auto finite = [&](float v, const char* what, bool positive) {
+    if (!std::isfinite(v) || (positive ? !(v > 0.0f) : v < 0.0f)) fail(std::string(what) + " must be finite and " +
+                                                                         (positive ? "positive" : "not negative"));
+  };
+  finite(norm_weight_offset, "norm weight offset", false);
+  finite(attention_scale, "attention scale", false);
+  finite(embedding_scale, "embedding scale", true);
+  finite(final_logit_softcap, "final logit soft-capping", false);
 }
 
 }  // namespace gpt

@@ -2,17 +2,23 @@
 // describe, and the Session that owns the KV cache.
 //
 // Per token row, top to bottom:
-//   x = embed(token) (+ learned or sinusoidal position)          [T, d_model]
-//   for each layer:
-//     h = norm(x)                                                [T, d_model]
+//   x = embed(token) * embedding_scale (+ learned or sinusoidal position)
+//                                                                [T, d_model]
+//   for each layer l (window and rope base from config.layer(l)):
+//     h = pre_attn_norm(x)                                       [T, d_model]
 //     q, k, v = h Wq^T, h Wk^T, h Wv^T (+ biases; or one fused Wqkv)
 //                                    q: [T, n_head*hd]  k, v: [T, n_kv_head*hd]
+//     q, k = q_norm(q), k_norm(k) per head (models with q/k norms)
 //     rotary(q, k) at positions n_past .. n_past+T-1 (rotary models)
 //     K, V caches += k, v                                        [n_past+T, n_kv_head*hd]
-//     x += MultiHead(q, K, V) Wo^T (+ bo), causal                [T, d_model]
-//     h = norm(x)
-//     x += down(act(gate(h)) * up(h))   or   down(act(up(h)))    [T, d_model]
-//   logits = norm(x) Wout^T                                      [T, vocab]
+//     x += post_attn_norm(MultiHead(q, K, V) Wo^T (+ bo)), causal, windowed
+//                                                                [T, d_model]
+//     h = pre_ffn_norm(x)
+//     x += post_ffn_norm(down(act(gate(h)) * up(h)) or down(act(up(h))))
+//                                                                [T, d_model]
+//   logits = norm(x) Wout^T (soft-capped: cap * tanh(logits / cap)) [T, vocab]
+//
+// A norm the config does not list is the identity.
 #include <omp.h>
 
 #include <algorithm>
@@ -44,8 +50,22 @@ RowMatrix project(const RowMatrix& x, const TensorView* w, const TensorView* b, 
 }
 
 RowMatrix norm(const RowMatrix& x, const ModelConfig& c, const TensorView* g, const TensorView* b) {
+  if (!g) return x;  // a norm this architecture does not have
   if (c.norm == NormKind::RMSNorm) return ops::rms_norm(x, vec(g), c.norm_eps);
   return ops::layer_norm(x, vec(g), vec(b), c.norm_eps);
+}
+
+// Each head_dim-wide head of x [T, n * head_dim] normalized on its own,
+// with one weight [head_dim] shared by the heads (q/k norms), in place.
+void norm_heads(RowMatrix& x, std::int64_t head_dim, const ModelConfig& c, const TensorView* g) {
+  if (!g) return;
+  Eigen::Map<RowMatrix> heads(x.data(), x.size() / head_dim, head_dim);  // [T * n, head_dim]
+  heads = norm(heads, c, g, nullptr);
+}
+
+// cap * tanh(logits / cap), in place, when cap > 0.
+void soft_cap(RowMatrix& logits, float cap) {
+  if (cap > 0.0f) logits = ((logits.array() / cap).tanh() * cap).matrix();
 }
 
 // Rows of a [rows, cols] table of any type.
@@ -143,13 +163,15 @@ struct Session::State {
 
     RowMatrix x(T, c.d_model);  // [T, d_model]
     gather_rows(*m.token_embd, tokens, 0, x, false);
+    if (c.embedding_scale != 1.0f) x *= c.embedding_scale;
     if (c.position == PositionKind::Learned) gather_rows(*m.position_embd, {}, n_past, x, true);
     if (c.position == PositionKind::Sinusoidal) x += ops::sinusoidal_positions(n_past, T, c.d_model);
 
     const std::int64_t hd = c.head_dim, q_w = c.n_head * hd, kv_w = c.n_kv_head * hd;
-    const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd};
+    const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd, c.attention_scale};
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
       const LayerWeights& L = m.layers[l];
+      const LayerConfig lc = c.layer(static_cast<std::int64_t>(l));
       RowMatrix h = norm(x, c, L.attn_norm, L.attn_norm_b);
       RowMatrix q, k, v;
       if (L.wqkv) {
@@ -162,18 +184,22 @@ struct Session::State {
         k = project(h, L.wk, L.bk, threads);  // [T, n_kv_head*hd]
         v = project(h, L.wv, L.bv, threads);
       }
+      norm_heads(q, hd, c, L.q_norm);
+      norm_heads(k, hd, c, L.k_norm);
       if (c.position == PositionKind::Rotary) {
-        ops::apply_rope(q, c.n_head, hd, n_past, c.rope);
-        ops::apply_rope(k, c.n_kv_head, hd, n_past, c.rope);
+        RopeConfig rope = c.rope;
+        rope.theta = lc.rope_theta;
+        ops::apply_rope(q, c.n_head, hd, n_past, rope);
+        ops::apply_rope(k, c.n_kv_head, hd, n_past, rope);
       }
       RowMatrix& K = k_cache[l];
       RowMatrix& V = v_cache[l];
       K.middleRows(n_past, T) = k;
       V.middleRows(n_past, T) = v;
       const RowMatrix attn = ops::multi_head_attention(q, K.topRows(n_past + T), V.topRows(n_past + T), shape,
-                                                       /*causal=*/true, n_past, c.sliding_window,
+                                                       /*causal=*/true, n_past, lc.sliding_window,
                                                        threads > 0 ? threads : omp_get_max_threads());
-      x += project(attn, L.wo, L.bo, threads);
+      x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
 
       h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
       RowMatrix up = project(h, L.w_up, L.b_up, threads);  // [T, d_ff]
@@ -184,7 +210,7 @@ struct Session::State {
       } else {
         ops::activate(up, c.activation);
       }
-      x += project(up, L.w_down, L.b_down, threads);
+      x += norm(project(up, L.w_down, L.b_down, threads), c, L.post_ffn_norm, nullptr);
     }
     n_past += T;
     if (last_only) return norm(x.bottomRows(1), c, m.output_norm, m.output_norm_b);
@@ -212,13 +238,17 @@ Session& Session::operator=(Session&&) noexcept = default;
 RowMatrix Session::forward(std::span<const Token> tokens) {
   const RowMatrix h = s_->run(tokens, false);
   const auto& m = s_->model->data();
-  return project(h, m.output, nullptr, s_->options.threads);  // [T, vocab]
+  RowMatrix logits = project(h, m.output, nullptr, s_->options.threads);  // [T, vocab]
+  soft_cap(logits, m.config.final_logit_softcap);
+  return logits;
 }
 
 Eigen::VectorXf Session::forward_last(std::span<const Token> tokens) {
   const RowMatrix h = s_->run(tokens, true);
   const auto& m = s_->model->data();
-  return project(h, m.output, nullptr, s_->options.threads).row(0).transpose();
+  RowMatrix logits = project(h, m.output, nullptr, s_->options.threads);  // [1, vocab]
+  soft_cap(logits, m.config.final_logit_softcap);
+  return logits.row(0).transpose();
 }
 
 std::int64_t Session::position() const noexcept { return s_->n_past; }

@@ -6,12 +6,14 @@
 // become adjacent pairs (2i, 2i + 1). A GGUF "llama" model therefore runs with
 // RopeLayout::Interleaved on its weights as stored; qwen2 is converted without
 // the permutation and keeps the half-split layout.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 
 #include "gpt/error.h"
 #include "io/gguf.h"
+#include "model/arch.h"
 #include "model/loaders.h"
 
 namespace gpt::detail {
@@ -24,23 +26,15 @@ std::string shortest(double v) {
   return buf;
 }
 
-struct ArchInfo {
-  const char* name;
-  NormKind norm;
-  PositionKind position;
-  RopeLayout rope_layout;
-  Activation activation;
-  bool gated;
-  bool qkv_bias;
-  bool out_bias;
-  bool mlp_bias;
-};
-
-constexpr ArchInfo kArchs[] = {
-    {"llama", NormKind::RMSNorm, PositionKind::Rotary, RopeLayout::Interleaved, Activation::SiLU, true, false, false, false},
-    {"qwen2", NormKind::RMSNorm, PositionKind::Rotary, RopeLayout::HalfSplit, Activation::SiLU, true, true, false, false},
-    {"gpt2", NormKind::LayerNorm, PositionKind::Learned, RopeLayout::HalfSplit, Activation::GeluTanh, false, true, true, true},
-};
+// The value of a metadata entry as text ("none", "1", "true"...), for
+// comparing with a GgufKey's neutral value.
+std::string value_text(const io::GgufValue& v) {
+  if (v.type == io::GgufType::STRING) return v.str;
+  if (v.type == io::GgufType::BOOL) return v.b ? "true" : "false";
+  if (auto i = v.as_int()) return std::to_string(*i);
+  if (auto d = v.as_float()) return shortest(*d);
+  return "(" + io::gguf_type_name(v.type) + ")";
+}
 
 }  // namespace
 
@@ -52,13 +46,34 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
   const io::GgufFile& f = *gguf;
   const std::filesystem::path path = f.path();
   const std::string arch = f.get_string("general.architecture");
-  const ArchInfo* info = nullptr;
-  for (const auto& a : kArchs)
-    if (arch == a.name) info = &a;
+  const ArchSpec* info = find_gguf_arch(arch);
   if (!info)
-    throw UnsupportedModel(path.string() + ": GGUF architecture '" + arch + "' is not supported (llama, qwen2, gpt2 are)");
+    throw UnsupportedModel(path.string() + ": GGUF architecture '" + arch + "' is not supported (" +
+                           known_gguf_archs() + " are)");
 
   auto key = [&](const char* k) { return arch + "." + k; };
+  // Every "<arch>.*" key is one this architecture reads, or one whose value
+  // leaves the math as it is; anything else (rope scaling, experts, soft-
+  // capping, parallel residuals...) is math the engine would skip: refused.
+  for (const std::string& k : f.keys()) {
+    if (k.size() <= arch.size() + 1 || k.compare(0, arch.size() + 1, arch + ".") != 0) continue;
+    const std::string suffix = k.substr(arch.size() + 1);
+    auto match = [&](const std::vector<GgufKey>& keys) -> const GgufKey* {
+      for (const GgufKey& g : keys)
+        if (suffix == g.suffix) return &g;
+      return nullptr;
+    };
+    const GgufKey* g = match(info->gguf_keys);
+    if (!g) g = match(kCommonGgufKeys);
+    const io::GgufValue& v = *f.find(k);
+    if (!g)
+      throw UnsupportedModel(path.string() + ": metadata '" + k + "' is not supported by the engine's " + arch +
+                             " decoder (the feature it configures is not implemented)");
+    if (g->neutral && value_text(v) != g->neutral &&
+        !(v.is_float() && v.as_float() && shortest(*v.as_float()) == g->neutral))
+      throw UnsupportedModel(path.string() + ": metadata '" + k + "' = " + value_text(v) +
+                             " is not supported (only " + g->neutral + ", which changes nothing)");
+  }
   auto required_int = [&](const char* k) {
     const std::int64_t v = f.get_int(key(k), -1);
     if (v <= 0) throw FormatError(path.string(), "missing or non-positive metadata '" + key(k) + "'");
@@ -78,35 +93,76 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
   auto m = std::make_unique<ModelData>();
   m->path = path;
   ModelConfig& c = m->config;
+  c = info->base;
   c.architecture = arch;
   c.d_model = required_int("embedding_length");
   c.n_layer = required_int("block_count");
   c.n_head = required_int("attention.head_count");
   c.n_kv_head = f.get_int(key("attention.head_count_kv"), c.n_head);
   c.head_dim = f.get_int(key("attention.key_length"), c.d_model / c.n_head);
+  if (f.get_int(key("attention.value_length"), c.head_dim) != c.head_dim)
+    throw UnsupportedModel(path.string() + ": metadata '" + key("attention.value_length") +
+                           "' differs from the key length (not supported)");
   c.d_ff = required_int("feed_forward_length");
   c.max_seq_len = required_int("context_length");
-  c.norm = info->norm;
-  c.norm_bias = info->norm == NormKind::LayerNorm;
-  c.norm_eps = info->norm == NormKind::RMSNorm ? f32(key("attention.layer_norm_rms_epsilon"), 1e-5)
-                                               : f32(key("attention.layer_norm_epsilon"), 1e-5);
-  c.position = info->position;
+  c.norm_eps = info->base.norm == NormKind::RMSNorm ? f32(key("attention.layer_norm_rms_epsilon"), info->base.norm_eps)
+                                                    : f32(key("attention.layer_norm_epsilon"), info->base.norm_eps);
   c.rope.theta = f32(key("rope.freq_base"), 10000.0);
   c.rope.rotary_dim = f.get_int(key("rope.dimension_count"), c.head_dim);
-  c.rope.layout = info->rope_layout;
+  c.rope.layout = info->gguf_rope_layout;
   c.rope.angles = RopeAngles::Iterative;  // as llama.cpp computes them
-  if (f.has(key("rope.scaling.type")) && f.get_string(key("rope.scaling.type")) != "none")
-    throw UnsupportedModel(path.string() + ": rope scaling '" + f.get_string(key("rope.scaling.type")) +
-                           "' is not supported");
-  c.activation = info->activation;
-  c.gated_mlp = info->gated;
+  c.final_logit_softcap = f32(key("final_logit_softcapping"), 0.0);
+  // The norm weights of GGUF files already hold any (1 + w) offset.
+  c.norm_weight_offset = 0.0f;
+  if (info->scale_embeddings)  // Gemma: sqrt(d_model) in f32, as llama.cpp
+    c.embedding_scale = std::sqrt(static_cast<float>(c.d_model));
+  if (info->gemma_query_scale) {
+    // Gemma's query_pre_attn_scalar is not stored in GGUF; llama.cpp takes
+    // head_dim, except for the 62-layer (27B) model, d_model / n_head.
+    const float q_scalar = c.n_layer == 62 ? static_cast<float>(c.d_model / c.n_head) : static_cast<float>(c.head_dim);
+    c.attention_scale = 1.0f / std::sqrt(q_scalar);
+  }
+  // Sliding-window layers: window and rope base of their own.
+  if (const std::int64_t window = f.get_int(key("attention.sliding_window"), 0); window > 0) {
+    const float theta_swa = f32(key("rope.freq_base_swa"), info->gguf_rope_theta_swa);
+    std::int64_t pattern = info->gguf_swa_pattern;
+    std::vector<std::int64_t> flags;  // per layer, from an array-valued pattern
+    if (const io::GgufValue* pv = f.find(key("attention.sliding_window_pattern"))) {
+      if (pv->type == io::GgufType::ARRAY) {
+        if (pv->element_type == io::GgufType::BOOL) {
+          for (std::uint64_t i = 0; i < pv->count; ++i) flags.push_back(pv->at(i).b);
+        } else {
+          flags = f.get_int_array(key("attention.sliding_window_pattern"));
+        }
+        if (static_cast<std::int64_t>(flags.size()) != c.n_layer)
+          throw FormatError(path.string(), "metadata '" + key("attention.sliding_window_pattern") + "' has " +
+                                               std::to_string(flags.size()) + " entries for " +
+                                               std::to_string(c.n_layer) + " layers", pv->offset);
+      } else {
+        pattern = f.get_int(key("attention.sliding_window_pattern"), pattern);
+        if (pattern < 0) throw FormatError(path.string(), "negative '" + key("attention.sliding_window_pattern") + "'", pv->offset);
+      }
+    }
+    // Sized from the file's count only once the file can back it (each
+    // layer has tensors of its own).
+    if (c.n_layer > static_cast<std::int64_t>(f.tensors().size()))
+      throw FormatError(path.string(), "the config declares " + std::to_string(c.n_layer) +
+                                           " layers but the checkpoint holds " + std::to_string(f.tensors().size()) +
+                                           " tensors in all");
+    c.layers.resize(static_cast<std::size_t>(c.n_layer));
+    for (std::int64_t l = 0; l < static_cast<std::int64_t>(c.layers.size()); ++l) {
+      const bool swa = !flags.empty() ? flags[static_cast<std::size_t>(l)] != 0
+                                      : (pattern == 0 || l % pattern < pattern - 1);
+      c.layers[static_cast<std::size_t>(l)] = swa ? LayerConfig{window, theta_swa} : LayerConfig{0, c.rope.theta};
+    }
+  }
   // llama.cpp applies these biases wherever a file has them (Llama-family
   // files of models trained with biases carry them): present in the first
   // block means required in every block; a stray one elsewhere is refused.
   auto in_block0 = [&](const char* n) { return f.find_tensor(std::string("blk.0.") + n) != nullptr; };
-  c.attn_qkv_bias = info->qkv_bias || in_block0("attn_q.bias") || in_block0("attn_qkv.bias");
-  c.attn_out_bias = info->out_bias || in_block0("attn_output.bias");
-  c.mlp_bias = info->mlp_bias || in_block0("ffn_up.bias") || in_block0("ffn_down.bias");
+  c.attn_qkv_bias = info->base.attn_qkv_bias || in_block0("attn_q.bias") || in_block0("attn_qkv.bias");
+  c.attn_out_bias = info->base.attn_out_bias || in_block0("attn_output.bias");
+  c.mlp_bias = info->base.mlp_bias || in_block0("ffn_up.bias") || in_block0("ffn_down.bias");
   c.bos_token_id = f.get_int("tokenizer.ggml.bos_token_id", -1);
   if (f.has("tokenizer.ggml.eos_token_id")) c.eos_token_ids.push_back(f.get_int("tokenizer.ggml.eos_token_id", -1));
 

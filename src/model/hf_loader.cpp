@@ -1,5 +1,6 @@
-// Hugging Face checkpoints: config.json -> ModelConfig, and a per-architecture
-// table from checkpoint tensor names to canonical (GGUF-style) names.
+// Hugging Face checkpoints: config.json -> ModelConfig, read by the config
+// family of the model_type's registry entry (src/model/arch.h), and the
+// entry's table from checkpoint tensor names to canonical (GGUF-style) names.
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
+#include "model/arch.h"
 #include "model/loaders.h"
 
 namespace gpt::detail {
@@ -73,9 +75,9 @@ void read_eos(const ConfigReader& r, ModelConfig& c) {
   }
 }
 
-ModelConfig gpt2_config(const ConfigReader& r) {
-  ModelConfig c;
-  c.architecture = "gpt2";
+ModelConfig gpt2_config(const ConfigReader& r, const ArchSpec& spec) {
+  ModelConfig c = spec.base;
+  c.architecture = spec.name;
   c.vocab_size = r.get<std::int64_t>("vocab_size");
   c.d_model = r.get<std::int64_t>("n_embd");
   c.n_layer = r.get<std::int64_t>("n_layer");
@@ -85,11 +87,8 @@ ModelConfig gpt2_config(const ConfigReader& r) {
   // 4 * n_embd must not overflow before validate() sees it.
   c.d_ff = r.get<std::int64_t>("n_inner", c.d_model >= 0 && c.d_model <= ModelConfig::kMaxDimension ? 4 * c.d_model : c.d_model);
   c.max_seq_len = r.get<std::int64_t>("n_positions");
-  c.norm = NormKind::LayerNorm;
   c.norm_eps = r.get<float>("layer_norm_epsilon", 1e-5f);
-  c.position = PositionKind::Learned;
   c.activation = parse_activation(r.get<std::string>("activation_function", "gelu_new"), r.path);
-  c.attn_qkv_bias = c.attn_out_bias = c.mlp_bias = true;
   c.tied_embeddings = r.get<bool>("tie_word_embeddings", true);
   if (!r.get<bool>("scale_attn_weights", true) || r.get<bool>("scale_attn_by_inverse_layer_idx", false) ||
       r.get<bool>("add_cross_attention", false))
@@ -102,10 +101,11 @@ ModelConfig gpt2_config(const ConfigReader& r) {
   return c;
 }
 
-// llama, mistral and qwen2 share one layout; they differ in defaults.
-ModelConfig llama_like_config(const ConfigReader& r, const std::string& type) {
-  ModelConfig c;
-  c.architecture = type;
+// llama, mistral and qwen2 share one layout; they differ in the defaults
+// their registry entry holds.
+ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
+  ModelConfig c = spec.base;
+  c.architecture = r.get<std::string>("model_type");
   c.vocab_size = r.get<std::int64_t>("vocab_size");
   c.d_model = r.get<std::int64_t>("hidden_size");
   c.n_layer = r.get<std::int64_t>("num_hidden_layers");
@@ -114,10 +114,7 @@ ModelConfig llama_like_config(const ConfigReader& r, const std::string& type) {
   c.head_dim = r.get<std::int64_t>("head_dim", c.n_head > 0 ? c.d_model / c.n_head : 0);
   c.d_ff = r.get<std::int64_t>("intermediate_size");
   c.max_seq_len = r.get<std::int64_t>("max_position_embeddings", 2048);
-  c.norm = NormKind::RMSNorm;
-  c.norm_bias = false;
   c.norm_eps = r.get<float>("rms_norm_eps", 1e-6f);
-  c.position = PositionKind::Rotary;
   c.rope.layout = RopeLayout::HalfSplit;
   // transformers >= 5 nests rope settings in rope_parameters; older writes
   // rope_theta / rope_scaling at the top level.
@@ -140,14 +137,31 @@ ModelConfig llama_like_config(const ConfigReader& r, const std::string& type) {
   if (c.head_dim > 0 && c.head_dim <= ModelConfig::kMaxDimension)  // else validate() refuses head_dim
     c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * partial);
   c.activation = parse_activation(r.get<std::string>("hidden_act", "silu"), r.path);
-  c.gated_mlp = true;
-  c.attn_qkv_bias = r.get<bool>("attention_bias", type == "qwen2");
-  c.attn_out_bias = type == "qwen2" ? false : c.attn_qkv_bias;
+  c.attn_qkv_bias = r.get<bool>("attention_bias", spec.base.attn_qkv_bias);
+  c.attn_out_bias = spec.hf_attention_bias_on_output && c.attn_qkv_bias;
   c.mlp_bias = r.get<bool>("mlp_bias", false);
   c.tied_embeddings = r.get<bool>("tie_word_embeddings", false);
-  if (type == "mistral") c.sliding_window = r.get<std::int64_t>("sliding_window", 0);
-  if (type == "qwen2" && r.get<bool>("use_sliding_window", false))
-    throw UnsupportedModel(r.path + ": qwen2 with use_sliding_window=true is not supported");
+  // Sliding windows: Mistral's sliding_window applies to every layer;
+  // Qwen2 announces its (layer-dependent) window with use_sliding_window,
+  // which is not implemented; layer_types picks windowed layers one by one.
+  if (r.has("use_sliding_window")) {
+    if (r.get<bool>("use_sliding_window"))
+      throw UnsupportedModel(r.path + ": field 'use_sliding_window' = true is not supported");
+  } else {
+    c.sliding_window = r.get<std::int64_t>("sliding_window", 0);
+  }
+  if (r.has("layer_types")) {
+    const json& types = r.j["layer_types"];
+    if (!types.is_array()) throw FormatError(r.path, "field 'layer_types' is not an array");
+    if (c.n_layer >= 0 && types.size() != static_cast<std::size_t>(c.n_layer))
+      throw FormatError(r.path, "field 'layer_types' has " + std::to_string(types.size()) + " entries for " +
+                                    std::to_string(c.n_layer) + " layers");
+    for (const json& t : types) {
+      if (t == "full_attention") c.layers.push_back({0, 0.0f});
+      else if (t == "sliding_attention" && c.sliding_window > 0) c.layers.push_back({c.sliding_window, 0.0f});
+      else throw UnsupportedModel(r.path + ": field 'layer_types' entry " + t.dump() + " is not supported");
+    }
+  }
   c.bos_token_id = r.get<std::int64_t>("bos_token_id", -1);
   read_eos(r, c);
   return c;
@@ -161,40 +175,26 @@ struct NameRule {
   bool transposed = false;
 };
 
-std::vector<NameRule> name_rules(const std::string& arch) {
-  auto R = [](const char* re, const char* to, bool t = false) { return NameRule{std::regex(re), to, t}; };
-  if (arch == "gpt2") {
-    return {
-        R(R"(^(?:transformer\.)?wte\.weight$)", "token_embd.weight"),
-        R(R"(^(?:transformer\.)?wpe\.weight$)", "position_embd.weight"),
-        R(R"(^(?:transformer\.)?ln_f\.(weight|bias)$)", "output_norm.$1"),
-        R(R"(^lm_head\.weight$)", "output.weight"),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.ln_1\.(weight|bias)$)", "blk.$1.attn_norm.$2"),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.ln_2\.(weight|bias)$)", "blk.$1.ffn_norm.$2"),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.attn\.c_attn\.weight$)", "blk.$1.attn_qkv.weight", true),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.attn\.c_attn\.bias$)", "blk.$1.attn_qkv.bias"),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.attn\.c_proj\.weight$)", "blk.$1.attn_output.weight", true),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.attn\.c_proj\.bias$)", "blk.$1.attn_output.bias"),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.mlp\.c_fc\.weight$)", "blk.$1.ffn_up.weight", true),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.mlp\.c_fc\.bias$)", "blk.$1.ffn_up.bias"),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.mlp\.c_proj\.weight$)", "blk.$1.ffn_down.weight", true),
-        R(R"(^(?:transformer\.)?h\.(\d+)\.mlp\.c_proj\.bias$)", "blk.$1.ffn_down.bias"),
-    };
+std::vector<NameRule> name_rules(const ArchSpec& spec) {
+  std::vector<NameRule> rules;
+  for (const TensorNameRule& t : spec.hf_tensor_names) rules.push_back({std::regex(t.pattern), t.canonical, t.transposed});
+  return rules;
+}
+
+// Refuses a field of kHfRefusedFields that has a non-neutral value.
+void refuse_unimplemented_fields(const ConfigReader& r) {
+  for (const HfRefusedField& f : kHfRefusedFields) {
+    if (!r.has(f.name)) continue;
+    const json& v = r.j[f.name];
+    bool neutral = false;
+    for (const char* n : f.neutral) {
+      const json nv = json::parse(n);
+      if (v == nv || (v.is_number() && nv.is_number() && v.get<double>() == nv.get<double>())) neutral = true;
+    }
+    if (!neutral)
+      throw UnsupportedModel(r.path + ": field '" + f.name + "' = " + v.dump() +
+                             " is not supported (the feature it configures is not implemented)");
   }
-  return {
-      R(R"(^model\.embed_tokens\.weight$)", "token_embd.weight"),
-      R(R"(^model\.norm\.weight$)", "output_norm.weight"),
-      R(R"(^lm_head\.weight$)", "output.weight"),
-      R(R"(^model\.layers\.(\d+)\.input_layernorm\.weight$)", "blk.$1.attn_norm.weight"),
-      R(R"(^model\.layers\.(\d+)\.post_attention_layernorm\.weight$)", "blk.$1.ffn_norm.weight"),
-      R(R"(^model\.layers\.(\d+)\.self_attn\.q_proj\.(weight|bias)$)", "blk.$1.attn_q.$2"),
-      R(R"(^model\.layers\.(\d+)\.self_attn\.k_proj\.(weight|bias)$)", "blk.$1.attn_k.$2"),
-      R(R"(^model\.layers\.(\d+)\.self_attn\.v_proj\.(weight|bias)$)", "blk.$1.attn_v.$2"),
-      R(R"(^model\.layers\.(\d+)\.self_attn\.o_proj\.(weight|bias)$)", "blk.$1.attn_output.$2"),
-      R(R"(^model\.layers\.(\d+)\.mlp\.gate_proj\.(weight|bias)$)", "blk.$1.ffn_gate.$2"),
-      R(R"(^model\.layers\.(\d+)\.mlp\.up_proj\.(weight|bias)$)", "blk.$1.ffn_up.$2"),
-      R(R"(^model\.layers\.(\d+)\.mlp\.down_proj\.(weight|bias)$)", "blk.$1.ffn_down.$2"),
-  };
 }
 
 // A transposed f32 copy of a [in, out] matrix of any dense type.
@@ -233,16 +233,23 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
   ConfigReader r{j, cpath};
   const std::string type = r.get<std::string>("model_type");
 
+  const ArchSpec* spec = find_hf_arch(type);
+  if (!spec || spec->hf_family == HfConfigFamily::None)
+    throw UnsupportedModel(cpath + ": model_type '" + type + "' is not supported (" + known_hf_types() + " are)");
+  refuse_unimplemented_fields(r);
+
   auto m = std::make_unique<ModelData>();
   m->path = path;
-  if (type == "gpt2") m->config = gpt2_config(r);
-  else if (type == "llama" || type == "mistral" || type == "qwen2") m->config = llama_like_config(r, type);
-  else throw UnsupportedModel(cpath + ": model_type '" + type + "' is not supported (gpt2, llama, mistral, qwen2 are)");
+  switch (spec->hf_family) {
+    case HfConfigFamily::Gpt2: m->config = gpt2_config(r, *spec); break;
+    case HfConfigFamily::LlamaLike: m->config = llama_like_config(r, *spec); break;
+    case HfConfigFamily::None: break;
+  }
   m->config.validate();
 
   const io::SafetensorsCheckpoint ck = io::open_safetensors(path);
   for (const auto& f : ck.files) m->storage.push_back(f);
-  const auto rules = name_rules(type);
+  const auto rules = name_rules(*spec);
   // Buffers some checkpoints save that are not weights: rotary frequency
   // tables (recomputed from the config) and GPT-2's causal-mask buffers.
   static const std::regex buffers(R"(^.*rotary_emb\.inv_freq$|^(?:transformer\.)?h\.\d+\.attn\.(?:bias|masked_bias)$)");

@@ -15,7 +15,7 @@
 namespace gpt::detail {
 
 // Weights of one decoder block. A null pointer means "absent" (no bias, no
-// gate...). Either wqkv (fused [3 * ..., d_model]) or wq/wk/wv is set.
+// gate, no such norm...). Either wqkv (fused [3 * ..., d_model]) or wq/wk/wv is set.
 struct LayerWeights {
   const TensorView* attn_norm = nullptr;    // [d_model]
   const TensorView* attn_norm_b = nullptr;  // [d_model]
@@ -27,10 +27,14 @@ struct LayerWeights {
   const TensorView* bk = nullptr;
   const TensorView* bv = nullptr;
   const TensorView* bqkv = nullptr;
+  const TensorView* q_norm = nullptr;       // [head_dim] (q/k norms only)
+  const TensorView* k_norm = nullptr;       // [head_dim]
   const TensorView* wo = nullptr;           // [d_model, n_head * head_dim]
   const TensorView* bo = nullptr;
+  const TensorView* post_attn_norm = nullptr;  // [d_model] (sandwich norms only)
   const TensorView* ffn_norm = nullptr;     // [d_model]
   const TensorView* ffn_norm_b = nullptr;
+  const TensorView* post_ffn_norm = nullptr;   // [d_model]
   const TensorView* w_gate = nullptr;       // [d_ff, d_model] (gated MLP only)
   const TensorView* b_gate = nullptr;       // [d_ff] (gated MLP with biases only)
   const TensorView* w_up = nullptr;         // [d_ff, d_model]

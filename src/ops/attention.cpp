@@ -66,7 +66,7 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
       const std::int64_t kv = h / group;
       out.middleCols(h * hd, hd) =
           scaled_dot_product_attention(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd),
-                                       v.middleCols(kv * hd, hd), causal, q_offset, 0.0f, window);
+                                       v.middleCols(kv * hd, hd), causal, q_offset, s.scale, window);
     });
   }
   errors.rethrow();

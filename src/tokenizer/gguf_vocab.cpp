@@ -11,6 +11,25 @@
 
 namespace gpt::tok {
 
+namespace {
+
+// Tokens llama.cpp treats as end-of-generation whatever the file says
+// (llama_vocab::load, its list of "control-looking" texts): they stop
+// generation, and a user-defined or normal one becomes a control token, so
+// that it is matched in the text only when special tokens are parsed (Gemma 3
+// stores "</s>" as user-defined; "<end_of_turn>" ends its chat turns).
+const char* const kEndOfGeneration[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
+    "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>"};
+
+bool is_end_of_generation(std::string_view piece) {
+  for (const char* text : kEndOfGeneration)
+    if (piece == text) return true;
+  return false;
+}
+
+}  // namespace
+
 std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
   const std::string src = g.path();
   const std::string model = g.get_string("tokenizer.ggml.model", "");
@@ -67,7 +86,13 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
     v.pieces = std::move(tokens);
     v.scores = g.get_float_array("tokenizer.ggml.scores");
     v.types.assign(types.begin(), types.end());
+    for (std::size_t k = 0; k < v.types.size(); ++k)
+      if ((v.types[k] == 1 || v.types[k] == 4) && is_end_of_generation(v.pieces[k])) v.types[k] = 3;
     v.add_dummy_prefix = g.get_bool("tokenizer.ggml.add_space_prefix", true);
+    const std::int64_t unk = g.get_int("tokenizer.ggml.unknown_token_id", 0);  // llama.cpp's default: 0
+    if (unk < 0 || unk >= n)
+      throw FormatError(src, "tokenizer.ggml.unknown_token_id = " + std::to_string(unk) + " is outside the vocabulary");
+    v.unk_id = static_cast<int>(unk);
     tok = std::make_shared<SpmTokenizer>(build_model_proto(v), src);
   } else {
     throw UnsupportedModel(src + ": tokenizer model '" + model + "' is not supported (gpt2 and llama are)");
@@ -84,6 +109,13 @@ std::shared_ptr<Tokenizer> tokenizer_from_gguf(const io::GgufFile& g) {
   if (g.has("tokenizer.ggml.eot_token_id")) {
     Token e = id("tokenizer.ggml.eot_token_id");
     if (e >= 0 && std::find(s.eos.begin(), s.eos.end(), e) == s.eos.end()) s.eos.push_back(e);
+  }
+  // End-of-generation texts (above): stop tokens, and special.
+  for (const char* text : kEndOfGeneration) {
+    const std::optional<Token> t = tok->piece_to_token(text);
+    if (!t) continue;
+    if (std::find(s.eos.begin(), s.eos.end(), *t) == s.eos.end()) s.eos.push_back(*t);
+    tok->add_added_token({*t, tok->token_to_piece(*t), true, false, false});
   }
   if (g.has("tokenizer.ggml.unknown_token_id")) s.unk = id("tokenizer.ggml.unknown_token_id");
   if (g.has("tokenizer.ggml.padding_token_id")) s.pad = id("tokenizer.ggml.padding_token_id");

@@ -101,12 +101,22 @@ std::string build_model_proto(const SpmVocab& v) {
   std::string o;
   int unk = -1, bos = -1, eos = -1;
   bool has_byte = false;
+  auto type_of = [&](std::size_t i) {
+    const int t = i < v.types.size() ? v.types[i] : 1;
+    return (t < 1 || t > 6) ? 1 : t;
+  };
+  int first_unknown = -1;
+  for (std::size_t i = 0; i < v.pieces.size() && first_unknown < 0; ++i)
+    if (type_of(i) == 2) first_unknown = static_cast<int>(i);
+  if (first_unknown < 0 && v.unk_id >= 0 && static_cast<std::size_t>(v.unk_id) < v.pieces.size())
+    first_unknown = v.unk_id;
   for (std::size_t i = 0; i < v.pieces.size(); ++i) {
     std::string p;
     put_bytes(p, 1, v.pieces[i]);
     put_float(p, 2, i < v.scores.size() ? v.scores[i] : 0.0f);
-    int t = i < v.types.size() ? v.types[i] : 1;
-    if (t < 1 || t > 6) t = 1;
+    int t = type_of(i);
+    if (static_cast<int>(i) == first_unknown) t = 2;
+    else if (t == 2) t = 3;
     put_int(p, 3, t);
     put_bytes(o, 1, p);
     if (t == 2 && unk < 0) unk = static_cast<int>(i);

@@ -26,10 +26,17 @@ struct SpmVocab {
   bool remove_extra_whitespaces = false;
   bool byte_fallback = true;       // set from the presence of BYTE pieces by the builder
   int model_type = 2;              // 1 unigram, 2 BPE
+  // The unknown piece when the vocabulary marks none UNKNOWN (Gemma's GGUF
+  // stores <unk> as a control token): made the UNKNOWN piece. -1 = none.
+  int unk_id = -1;
 };
 
 // Encodes the vocabulary as a sentencepiece ModelProto (wire format, hand-written:
-// Debian's libsentencepiece ships no proto header).
+// Debian's libsentencepiece ships no proto header). libsentencepiece needs
+// exactly one UNKNOWN piece: without one, v.unk_id's piece becomes it; a
+// second UNKNOWN piece (some Phi-3 files) becomes CONTROL, which encodes the
+// same way here (both are only ever produced as special tokens, as in
+// llama.cpp). Throws FormatError when there is no unknown piece at all.
 std::string build_model_proto(const SpmVocab& v);
 
 // Immutable after construction; SentencePieceProcessor::Encode is const and thread-safe.

@@ -11,6 +11,7 @@
 #include "gpt/tokenizer.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/pretokenizer.h"
+#include "tokenizer/sentencepiece.h"
 
 namespace {
 
@@ -262,6 +263,40 @@ TEST(tokenizer_nfc, composition_ordering_exclusions) {
   EXPECT_EQ(nfc("\u00E9"), "\u00E9");
   EXPECT_EQ(nfc("e\xFF\u0301"), "e\xFF\u0301");            // invalid byte kept, splits runs
   EXPECT_EQ(nfc("中文 😀"), "中文 😀");
+}
+
+// GGUF SentencePiece vocabularies as Gemma 3 and Phi-3 store them: <unk>
+// typed as a control token (Gemma: tokenizer.ggml.unknown_token_id names it),
+// or a second UNKNOWN-typed piece (Phi-3's converter). libsentencepiece needs
+// exactly one UNKNOWN piece; both load, and encode with byte fallback.
+TEST(SentencePieceVocab, UnknownPieceFromIdOrDeduplicated) {
+  auto vocab = [](std::vector<int> types) {
+    gpt::tok::SpmVocab v;
+    v.pieces = {"<pad>", "<eos>", "<bos>", "<unk>", "[PAD0]", "\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a"};
+    v.scores = {0, 0, 0, 0, 0, -1, -2, -3, -1.5f, -1.2f};
+    v.types = std::move(types);
+    for (int byte = 0; byte < 256; ++byte) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "<0x%02X>", byte);
+      v.pieces.push_back(hex);
+      v.scores.push_back(0);
+      v.types.push_back(6);
+    }
+    v.add_dummy_prefix = false;
+    v.unk_id = 3;
+    return v;
+  };
+  const std::vector<int> gemma = {3, 3, 3, 3, 5, 1, 1, 1, 1, 1};   // no UNKNOWN piece
+  const std::vector<int> phi3 = {3, 3, 3, 2, 2, 1, 1, 1, 1, 1};    // two
+  for (const auto& types : {gemma, phi3}) {
+    gpt::tok::SpmTokenizer tok(gpt::tok::build_model_proto(vocab(types)), "<in-memory>");
+    EXPECT_EQ(tok.type(3), gpt::tok::PieceType::Unknown);
+    EXPECT_EQ(tok.encode("ab a", {.add_special_tokens = false}), (std::vector<gpt::Token>{8, 9}));
+    EXPECT_EQ(tok.encode("c", {.add_special_tokens = false}), (std::vector<gpt::Token>{10 + 0x63}));  // byte fallback
+  }
+  auto none = vocab(gemma);
+  none.unk_id = -1;
+  EXPECT_THROW(gpt::tok::SpmTokenizer(gpt::tok::build_model_proto(none), "<in-memory>"), gpt::FormatError);
 }
 
 }  // namespace
