@@ -9,10 +9,10 @@ ours: the fixture records, per template, only its file name, family, length
 in bytes and 64-bit FNV-1a hash (the test reads the text from the same
 unpacked sdist and checks both before use), plus the expected outputs:
 
-  python3 -m venv /work/venv-jinja
-  /work/venv-jinja/bin/pip install transformers jinja2
+  python3 -m venv .venv
+  .venv/bin/pip install transformers jinja2
   tools/fetch-llamacpp-sources
-  /work/venv-jinja/bin/python tools/make_chat_template_fixtures.py [TEMPLATES_DIR]
+  .venv/bin/python tools/make_chat_template_fixtures.py [TEMPLATES_DIR]
 
 TEMPLATES_DIR defaults to where tools/fetch-llamacpp-sources unpacks them:
 $GPT_CACHE_DIR/llamacpp-0.3.36/src/vendor/llama.cpp/models/templates

@@ -4,7 +4,7 @@
 Regenerate (needs numpy and the `gguf` Python package, and the default model
 fetched with tools/fetch-model):
 
-    /work/venv/bin/python tools/make_quant_fixtures.py
+    .venv/bin/python tools/make_quant_fixtures.py
 
 For each case NAME it writes NAME.q (raw ggml block bytes, rows back to back)
 and NAME.f32 (the little-endian float32 values gguf.quants.dequantize gives
