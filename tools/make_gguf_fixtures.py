@@ -43,12 +43,31 @@ def byte_vocab(writer, n):
     writer.add_eos_token_id(2)
 
 
+def llama3_rope_factors(theta, dim, scaling):
+    """The per-pair frequency divisors llama.cpp's converter stores as
+    rope_freqs.weight for rope type llama3 (f32)."""
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    freqs = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    out = []
+    for f in freqs.tolist():
+        wavelen = 2 * math.pi / f
+        if wavelen < old / high:
+            out.append(1.0)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
 def write_llama(path, qtype, arch="llama", src_name="llama"):
     """Llama-layout checkpoints: "llama" (q/k permuted as llama.cpp's
     converter does) or "qwen2" (not permuted; q/k/v biases)."""
     from transformers import AutoModelForCausalLM
     src = os.path.join(ROOT, "models", src_name)
-    m = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    m = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32)
     c = m.config
     w = gguf.GGUFWriter(path, arch)
     w.add_context_length(c.max_position_embeddings)
@@ -57,7 +76,17 @@ def write_llama(path, qtype, arch="llama", src_name="llama"):
     w.add_feed_forward_length(c.intermediate_size)
     w.add_head_count(c.num_attention_heads)
     w.add_head_count_kv(c.num_key_value_heads)
-    w.add_rope_freq_base(c.rope_parameters["rope_theta"])
+    theta = c.rope_parameters["rope_theta"] if hasattr(c, "rope_parameters") else c.rope_theta
+    w.add_rope_freq_base(theta)
+    scaling = getattr(c, "rope_scaling", None) or {}
+    kind = scaling.get("rope_type", scaling.get("type"))
+    if kind == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(scaling["factor"])
+    elif kind == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(theta, c.hidden_size // c.num_attention_heads, scaling))
+    elif kind is not None:
+        raise ValueError(f"rope scaling {kind} is not written by this script")
     w.add_layer_norm_rms_eps(c.rms_norm_eps)
     w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
     w.add_vocab_size(c.vocab_size)
@@ -163,9 +192,26 @@ def reference(path, n_tokens=12, seed=0):
     print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
 
 
+def scaled_rope_fixtures():
+    """Rope-scaled Llama GGUF files converted from the checkpoints of
+    tools/make_reference_fixtures.py (linear: metadata; llama3: the
+    rope_freqs tensor). transformers reading the source checkpoint is the
+    reference (its GGUF reader knows neither form)."""
+    for kind in ("linear", "llama3"):
+        name = f"llama-rope-{kind}"
+        path = os.path.join(OUT, f"{name}.F32.gguf")
+        write_llama(path, gguf.GGMLQuantizationType.F32, src_name=name)
+        shutil.copy(os.path.join(ROOT, "models", name, "reference.json"), path.replace(".gguf", ".reference.json"))
+        print(os.path.basename(path), os.path.getsize(path), "bytes")
+
+
 if __name__ == "__main__":
+    import sys
     os.makedirs(OUT, exist_ok=True)
     torch.set_grad_enabled(False)
+    if sys.argv[1:] == ["--rope"]:  # only the rope-scaled files
+        scaled_rope_fixtures()
+        sys.exit(0)
     write_llama(os.path.join(OUT, "llama.F32.gguf"), gguf.GGMLQuantizationType.F32)
     reference(os.path.join(OUT, "llama.F32.gguf"), seed=1)
     write_llama(os.path.join(OUT, "llama.Q8_0.gguf"), gguf.GGMLQuantizationType.Q8_0)
@@ -174,3 +220,4 @@ if __name__ == "__main__":
     reference(os.path.join(OUT, "qwen2.F32.gguf"), seed=4)
     write_gpt2(os.path.join(OUT, "gpt2.F32.gguf"))
     reference(os.path.join(OUT, "gpt2.F32.gguf"), seed=3)
+    scaled_rope_fixtures()

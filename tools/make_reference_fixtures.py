@@ -246,6 +246,20 @@ def models(only=None):
     perturb(biased, 6)
     save_model("llama-bias", biased, seed=6)
 
+    # Rope scaling, one checkpoint per type transformers computes: the
+    # factors are chosen so that some rotary pairs of the 16-dim heads are
+    # left alone, some scaled fully and some blended.
+    scalings = {
+        "llama-rope-linear": {"rope_type": "linear", "factor": 4.0},
+        "llama-rope-llama3": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                              "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
+        "llama-rope-yarn": {"rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0},
+    }
+    for i, (name, scaling) in enumerate(scalings.items()):
+        scaled = LlamaForCausalLM(LlamaConfig(tie_word_embeddings=False, rope_scaling=scaling, **llama_kw))
+        perturb(scaled, 7 + i)
+        save_model(name, scaled, seed=7 + i)
+
 
 def _dtype_arg():
     """from_pretrained's dtype argument: `dtype` since transformers 4.56,

@@ -40,6 +40,17 @@ struct RopeConfig {
   std::int64_t rotary_dim = 0;  // dims of each head that rotate; 0 = whole head
   RopeLayout layout = RopeLayout::HalfSplit;
   RopeAngles angles = RopeAngles::PerFrequency;
+  // Rope scaling (longer contexts than the model was trained on), as the
+  // reference implementations express it:
+  //  - freq_factors: pair i's frequency is divided by freq_factors[i]
+  //    (rotary_dim / 2 entries; empty = none). Hugging Face's linear, llama3
+  //    and YaRN inverse frequencies; GGUF's rope_freqs tensor (llama3).
+  //  - freq_scale: every angle is multiplied by it (GGUF's linear scaling,
+  //    1 / factor, as ggml applies it).
+  //  - attn_factor: cos and sin are multiplied by it (YaRN's attention factor).
+  std::vector<float> freq_factors;
+  float freq_scale = 1.0f;
+  float attn_factor = 1.0f;
 };
 
 // What differs between the layers of one model (Gemma 2/3 interleave
@@ -47,6 +58,7 @@ struct RopeConfig {
 struct LayerConfig {
   std::int64_t sliding_window = 0;  // attend only to the last N positions; 0 = all
   float rope_theta = 0.0f;          // rope base of this layer; 0 = ModelConfig::rope.theta
+  float rope_freq_scale = 0.0f;     // angle scale of this layer; 0 = ModelConfig::rope.freq_scale
 };
 
 // Which RMS/LayerNorms a decoder block has, all with the model's NormKind
@@ -116,8 +128,9 @@ struct ModelConfig {
 
   // Layer l's window and rope base, with the model-wide defaults filled in.
   LayerConfig layer(std::int64_t l) const {
-    LayerConfig lc = layers.empty() ? LayerConfig{sliding_window, rope.theta} : layers[static_cast<std::size_t>(l)];
+    LayerConfig lc = layers.empty() ? LayerConfig{sliding_window, rope.theta, rope.freq_scale} : layers[static_cast<std::size_t>(l)];
     if (lc.rope_theta == 0.0f) lc.rope_theta = rope.theta;
+    if (lc.rope_freq_scale == 0.0f) lc.rope_freq_scale = rope.freq_scale;
     return lc;
   }
 };

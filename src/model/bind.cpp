@@ -93,6 +93,22 @@ void bind_weights(ModelData& m, const std::string& source) {
   m.output_norm = b.norm(true, "output_norm.weight", d);
   m.output_norm_b = b.get_if(ln, "output_norm.bias", {d});
   m.output = c.tied_embeddings ? m.token_embd : b.get("output.weight", {c.vocab_size, d}, false);
+  // GGUF's rope_freqs.weight: per-pair frequency divisors (llama3 rope
+  // scaling, as llama.cpp's converter writes them).
+  if (m.tensors.count("rope_freqs.weight")) {
+    if (c.position != PositionKind::Rotary)
+      throw UnsupportedModel(source + ": tensor 'rope_freqs.weight' in a model without rotary positions");
+    if (!c.rope.freq_factors.empty())
+      throw UnsupportedModel(source + ": tensor 'rope_freqs.weight' and rope scaling in the config both scale the rope");
+    for (const LayerConfig& lc : c.layers)
+      if (lc.sliding_window > 0)
+        throw UnsupportedModel(source + ": tensor 'rope_freqs.weight' with sliding-window layers is not supported");
+    const std::int64_t rd = c.rope.rotary_dim > 0 ? c.rope.rotary_dim : hd;
+    const TensorView* t = b.get("rope_freqs.weight", {rd / 2}, true);
+    const float* v = reinterpret_cast<const float*>(t->data);
+    m.config.rope.freq_factors.assign(v, v + rd / 2);
+    c.validate();  // the factors must be positive and finite
+  }
   if (!m.output) m.output = m.token_embd;  // checkpoints without an LM head tie it implicitly
 
   // Per-layer storage is sized from the config: every layer needs tensors of

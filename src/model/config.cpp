@@ -43,6 +43,13 @@ void ModelConfig::validate() const {
     const auto rd = rope.rotary_dim > 0 ? rope.rotary_dim : head_dim;
     if (rd % 2 != 0 || rd > head_dim || rope.rotary_dim < 0) fail("rotary_dim must be even and at most head_dim");
     if (!(rope.theta > 0.0f) || !std::isfinite(rope.theta)) fail("rope theta must be positive and finite");
+    if (!rope.freq_factors.empty() && static_cast<std::int64_t>(rope.freq_factors.size()) != rd / 2)
+      fail("rope frequency factors: " + std::to_string(rope.freq_factors.size()) + " entries for " +
+           std::to_string(rd / 2) + " rotary pairs");
+    for (float f : rope.freq_factors)
+      if (!(f > 0.0f) || !std::isfinite(f)) fail("rope frequency factors must be positive and finite");
+    if (!(rope.freq_scale > 0.0f) || !std::isfinite(rope.freq_scale)) fail("rope frequency scale must be positive and finite");
+    if (!(rope.attn_factor > 0.0f) || !std::isfinite(rope.attn_factor)) fail("rope attention factor must be positive and finite");
   }
   if (position == PositionKind::Sinusoidal && d_model % 2 != 0) fail("sinusoidal positions need an even hidden size");
   if (sliding_window < 0) fail("sliding_window must not be negative");
@@ -52,6 +59,8 @@ void ModelConfig::validate() const {
     if (layers[l].sliding_window < 0) fail("layer " + std::to_string(l) + ": sliding window must not be negative");
     if (!(layers[l].rope_theta >= 0.0f) || !std::isfinite(layers[l].rope_theta))
       fail("layer " + std::to_string(l) + ": rope theta must be positive and finite");
+    if (!(layers[l].rope_freq_scale >= 0.0f) || !std::isfinite(layers[l].rope_freq_scale))
+      fail("layer " + std::to_string(l) + ": rope frequency scale must be positive and finite");
   }
   auto finite = [&](float v, const char* what, bool positive) {
     if (!std::isfinite(v) || (positive ? !(v > 0.0f) : v < 0.0f)) fail(std::string(what) + " must be finite and " +

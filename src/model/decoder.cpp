@@ -189,6 +189,7 @@ struct Session::State {
       if (c.position == PositionKind::Rotary) {
         RopeConfig rope = c.rope;
         rope.theta = lc.rope_theta;
+        rope.freq_scale = lc.rope_freq_scale;
         ops::apply_rope(q, c.n_head, hd, n_past, rope);
         ops::apply_rope(k, c.n_kv_head, hd, n_past, rope);
       }

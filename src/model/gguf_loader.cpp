@@ -111,6 +111,21 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
   c.rope.rotary_dim = f.get_int(key("rope.dimension_count"), c.head_dim);
   c.rope.layout = info->gguf_rope_layout;
   c.rope.angles = RopeAngles::Iterative;  // as llama.cpp computes them
+  // Rope scaling as llama.cpp reads it: the type defaults to linear, whose
+  // angle scale is 1 / rope.scaling.factor (or the older rope.scale_linear);
+  // "none" never scales. YaRN and the other types are refused. A llama3
+  // model's frequency divisors come as the tensor rope_freqs.weight
+  // (bind_weights reads it).
+  {
+    const std::string type = f.get_string(key("rope.scaling.type"), "linear");
+    const std::string factor_key = f.has(key("rope.scaling.factor")) ? key("rope.scaling.factor") : key("rope.scale_linear");
+    const float factor = f32(factor_key, 0.0);
+    if (type != "none" && type != "linear")
+      throw UnsupportedModel(path.string() + ": metadata '" + key("rope.scaling.type") + "' = " + type +
+                             " is not supported (none and linear are)");
+    if (factor < 0.0f) throw FormatError(path.string(), "metadata '" + factor_key + "' is negative");
+    if (type == "linear" && factor != 0.0f) c.rope.freq_scale = 1.0f / factor;
+  }
   c.final_logit_softcap = f32(key("final_logit_softcapping"), 0.0);
   // The norm weights of GGUF files already hold any (1 + w) offset.
   c.norm_weight_offset = 0.0f;
@@ -153,7 +168,8 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
     for (std::int64_t l = 0; l < static_cast<std::int64_t>(c.layers.size()); ++l) {
       const bool swa = !flags.empty() ? flags[static_cast<std::size_t>(l)] != 0
                                       : (pattern == 0 || l % pattern < pattern - 1);
-      c.layers[static_cast<std::size_t>(l)] = swa ? LayerConfig{window, theta_swa} : LayerConfig{0, c.rope.theta};
+      // llama.cpp never scales the rope of sliding-window layers.
+      c.layers[static_cast<std::size_t>(l)] = swa ? LayerConfig{window, theta_swa, 1.0f} : LayerConfig{0, c.rope.theta};
     }
   }
   // llama.cpp applies these biases wherever a file has them (Llama-family

@@ -1,6 +1,7 @@
 // Hugging Face checkpoints: config.json -> ModelConfig, read by the config
 // family of the model_type's registry entry (src/model/arch.h), and the
 // entry's table from checkpoint tensor names to canonical (GGUF-style) names.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -101,6 +102,81 @@ ModelConfig gpt2_config(const ConfigReader& r, const ArchSpec& spec) {
   return c;
 }
 
+// Rope scaling from rope_scaling (or transformers 5's rope_parameters), as
+// transformers' rope initialisation functions compute it: the scaled
+// inverse frequencies become per-pair divisors of the plain ones
+// (RopeConfig::freq_factors). Types: linear, llama3, yarn. Any other type,
+// and any key the type does not define, is refused by name. YaRN's
+// original_max_position_embeddings, mscale and mscale_all_dim are refused:
+// transformers versions disagree on what they change.
+void read_rope_scaling(const ConfigReader& rs, const std::string& where, ModelConfig& c) {
+  if (!rs.j.is_object()) throw FormatError(rs.path, "field '" + where + "' is not an object");
+  const std::string type = rs.get<std::string>("rope_type", rs.get<std::string>("type", "default"));
+  std::vector<std::string> known = {"rope_type", "type", "rope_theta"};
+  if (type == "linear") known.insert(known.end(), {"factor"});
+  else if (type == "llama3") known.insert(known.end(), {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"});
+  else if (type == "yarn") known.insert(known.end(), {"factor", "attention_factor", "beta_fast", "beta_slow"});
+  else if (type != "default")
+    throw UnsupportedModel(rs.path + ": rope type '" + type + "' in '" + where +
+                           "' is not supported (default, linear, llama3 and yarn are)");
+  for (const auto& [k, v] : rs.j.items())
+    if (!v.is_null() && std::find(known.begin(), known.end(), k) == known.end())
+      throw UnsupportedModel(rs.path + ": field '" + where + "." + k + "' is not supported for rope type '" + type + "'");
+  if (type == "default") return;
+  const double factor = rs.get<double>("factor");
+  if (!(factor >= 1.0) || !std::isfinite(factor))
+    throw FormatError(rs.path, "field '" + where + ".factor' = " + json(factor).dump() + " is not a number >= 1");
+  const std::int64_t rd = c.rope.rotary_dim > 0 ? c.rope.rotary_dim : c.head_dim;
+  if (rd <= 0 || rd % 2 != 0 || rd > ModelConfig::kMaxDimension) return;  // validate() names the problem
+  const std::int64_t half = rd / 2;
+  // Plain inverse frequencies in f32, as transformers computes them.
+  std::vector<double> inv(static_cast<std::size_t>(half));
+  for (std::int64_t i = 0; i < half; ++i)
+    inv[static_cast<std::size_t>(i)] = 1.0f / std::pow(c.rope.theta, static_cast<float>(2 * i) / static_cast<float>(rd));
+  std::vector<float>& ff = c.rope.freq_factors;
+  ff.assign(static_cast<std::size_t>(half), 1.0f);
+  if (type == "linear") {
+    std::fill(ff.begin(), ff.end(), static_cast<float>(factor));
+  } else if (type == "llama3") {
+    const double low = rs.get<double>("low_freq_factor"), high = rs.get<double>("high_freq_factor");
+    const double old_ctx = rs.get<double>("original_max_position_embeddings");
+    if (!(low > 0.0) || !(high > low) || !(old_ctx > 0.0) || !std::isfinite(high) || !std::isfinite(old_ctx))
+      throw FormatError(rs.path, "'" + where + "': llama3 needs 0 < low_freq_factor < high_freq_factor and a "
+                                               "positive original_max_position_embeddings");
+    const double low_wavelen = old_ctx / low, high_wavelen = old_ctx / high;
+    for (std::size_t i = 0; i < ff.size(); ++i) {
+      const double wavelen = 2.0 * M_PI / inv[i];
+      if (wavelen > low_wavelen) {
+        ff[i] = static_cast<float>(factor);
+      } else if (wavelen >= high_wavelen) {  // between the two: smooth
+        const double smooth = (old_ctx / wavelen - low) / (high - low);
+        ff[i] = static_cast<float>(1.0 / ((1.0 - smooth) / factor + smooth));
+      }
+    }
+  } else {  // yarn
+    const double attention = rs.get<double>("attention_factor", 0.1 * std::log(factor) + 1.0);
+    const double beta_fast = rs.get<double>("beta_fast", 32.0), beta_slow = rs.get<double>("beta_slow", 1.0);
+    if (!(attention > 0.0) || !std::isfinite(attention) || !(beta_fast > 0.0) || !(beta_slow > 0.0) ||
+        !std::isfinite(beta_fast) || !std::isfinite(beta_slow))
+      throw FormatError(rs.path, "'" + where + "': yarn attention_factor, beta_fast and beta_slow must be positive");
+    const double max_pos = static_cast<double>(c.max_seq_len), d = static_cast<double>(rd);
+    const double base = static_cast<double>(c.rope.theta);
+    auto correction_dim = [&](double rotations) {
+      return d * std::log(max_pos / (rotations * 2.0 * M_PI)) / (2.0 * std::log(base));
+    };
+    const double lo = std::max(std::floor(correction_dim(beta_fast)), 0.0);
+    double hi = std::min(std::ceil(correction_dim(beta_slow)), d - 1.0);
+    if (lo == hi) hi += 0.001;
+    for (std::size_t i = 0; i < ff.size(); ++i) {
+      // extrapolation weight: 1 for the fastest pairs, 0 for the slowest.
+      const double ramp = std::clamp((static_cast<double>(i) - lo) / (hi - lo), 0.0, 1.0);
+      const double extrapolate = 1.0 - ramp;
+      ff[i] = static_cast<float>(1.0 / ((1.0 - extrapolate) / factor + extrapolate));
+    }
+    c.rope.attn_factor = static_cast<float>(attention);
+  }
+}
+
 // llama, mistral and qwen2 share one layout; they differ in the defaults
 // their registry entry holds.
 ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
@@ -118,24 +194,15 @@ ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
   c.rope.layout = RopeLayout::HalfSplit;
   // transformers >= 5 nests rope settings in rope_parameters; older writes
   // rope_theta / rope_scaling at the top level.
-  std::string rope_type = "default";
   c.rope.theta = r.get<float>("rope_theta", 10000.0f);
-  if (r.has("rope_parameters")) {
-    ConfigReader rp{r.j["rope_parameters"], r.path};
-    c.rope.theta = rp.get<float>("rope_theta", c.rope.theta);
-    rope_type = rp.get<std::string>("rope_type", rope_type);
-  }
-  if (r.has("rope_scaling")) {
-    ConfigReader rs{r.j["rope_scaling"], r.path};
-    rope_type = rs.get<std::string>("rope_type", rs.get<std::string>("type", rope_type));
-  }
-  if (rope_type != "default")
-    throw UnsupportedModel(r.path + ": rope type '" + rope_type + "' is not supported (only plain rotary)");
+  if (r.has("rope_parameters")) c.rope.theta = ConfigReader{r.j["rope_parameters"], r.path}.get<float>("rope_theta", c.rope.theta);
   const double partial = r.get<double>("partial_rotary_factor", 1.0);
   if (!(partial > 0.0 && partial <= 1.0))
     throw FormatError(r.path, "partial_rotary_factor " + json(partial).dump() + " is not in (0, 1]");
   if (c.head_dim > 0 && c.head_dim <= ModelConfig::kMaxDimension)  // else validate() refuses head_dim
     c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * partial);
+  if (r.has("rope_scaling")) read_rope_scaling(ConfigReader{r.j["rope_scaling"], r.path}, "rope_scaling", c);
+  else if (r.has("rope_parameters")) read_rope_scaling(ConfigReader{r.j["rope_parameters"], r.path}, "rope_parameters", c);
   c.activation = parse_activation(r.get<std::string>("hidden_act", "silu"), r.path);
   c.attn_qkv_bias = r.get<bool>("attention_bias", spec.base.attn_qkv_bias);
   c.attn_out_bias = spec.hf_attention_bias_on_output && c.attn_qkv_bias;

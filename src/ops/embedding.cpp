@@ -45,19 +45,28 @@ void apply_rope(Eigen::Ref<RowMatrix> x, std::int64_t n_heads, std::int64_t head
   // inv_freq[i] = theta^(-2i/rd), computed in f32 as PyTorch does
   // (1.0 / base ** (arange(0, rd, 2).float() / rd)); or, for Iterative, the
   // angle of pair i+1 is that of pair i times theta^(-2/rd), as ggml does.
+  if (!rope.freq_factors.empty() && static_cast<std::int64_t>(rope.freq_factors.size()) != half)
+    throw InvalidArgument("apply_rope: freq_factors must have rotary_dim / 2 entries");
+  const auto factor = [&](std::int64_t i) {
+    return rope.freq_factors.empty() ? 1.0f : rope.freq_factors[static_cast<std::size_t>(i)];
+  };
+  // Scaled (PerFrequency): inv_freq[i] / freq_factors[i], the frequencies
+  // transformers computes; (Iterative) ggml's theta / freq_factor * freq_scale.
   std::vector<float> inv_freq(static_cast<std::size_t>(half));
   for (std::int64_t i = 0; i < half; ++i)
     inv_freq[static_cast<std::size_t>(i)] =
-        1.0f / std::pow(rope.theta, static_cast<float>(2 * i) / static_cast<float>(rd));
+        1.0f / std::pow(rope.theta, static_cast<float>(2 * i) / static_cast<float>(rd)) / factor(i);
   const float theta_scale = std::pow(rope.theta, -2.0f / static_cast<float>(rd));
   std::vector<float> cos_t(static_cast<std::size_t>(half)), sin_t(static_cast<std::size_t>(half));
   for (Eigen::Index t = 0; t < x.rows(); ++t) {
     const float pos = static_cast<float>(start + t);
     float angle = pos;
     for (std::int64_t i = 0; i < half; ++i) {
-      if (rope.angles == RopeAngles::PerFrequency) angle = pos * inv_freq[static_cast<std::size_t>(i)];
-      cos_t[static_cast<std::size_t>(i)] = std::cos(angle);
-      sin_t[static_cast<std::size_t>(i)] = std::sin(angle);
+      float a = rope.angles == RopeAngles::PerFrequency ? pos * inv_freq[static_cast<std::size_t>(i)]
+                                                         : angle / factor(i) * rope.freq_scale;
+      if (rope.angles == RopeAngles::PerFrequency && rope.freq_scale != 1.0f) a *= rope.freq_scale;
+      cos_t[static_cast<std::size_t>(i)] = std::cos(a) * rope.attn_factor;
+      sin_t[static_cast<std::size_t>(i)] = std::sin(a) * rope.attn_factor;
       if (rope.angles == RopeAngles::Iterative) angle *= theta_scale;
     }
     for (std::int64_t h = 0; h < n_heads; ++h) {

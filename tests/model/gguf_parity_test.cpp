@@ -38,6 +38,11 @@ TEST_P(GgufParity, LogitsAndGreedyTokensMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                          ::testing::Values(Case{"llama.F32", 1e-4f, true}, Case{"gpt2.F32", 1e-4f, true}, Case{"qwen2.F32", 1e-4f, true},
+                                           // Rope scaling: linear as metadata, llama3 as the
+                                           // rope_freqs tensor; the reference is transformers
+                                           // on the checkpoint they were converted from.
+                                           Case{"llama-rope-linear.F32", 1e-4f, true},
+                                           Case{"llama-rope-llama3.F32", 1e-4f, true},
                                            // Q8_0 products round the activations to 8 bits, as
                                            // llama.cpp does (and match llama.cpp to the bit:
                                            // conformance_test); transformers multiplies the
@@ -46,7 +51,7 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                                            Case{"llama.Q8_0", 0.25f, false}),
                          [](const auto& info) {
                            std::string n = info.param.name;
-                           for (auto& ch : n) if (ch == '.') ch = '_';
+                           for (auto& ch : n) if (ch == '.' || ch == '-') ch = '_';
                            return n;
                          });
 

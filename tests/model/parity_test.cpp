@@ -3,7 +3,12 @@
 // tools/make_reference_fixtures.py), loaded through the public API only.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "gpt/gpt.h"
 #include "test_util.h"
@@ -51,7 +56,8 @@ TEST_P(HfParity, GreedyTokensMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Models, HfParity,
                          ::testing::Values("gpt2", "llama", "llama-bias", "llama-tied-bf16-sharded", "qwen2-f16",
-                                           "mistral-window6"),
+                                           "mistral-window6", "llama-rope-linear", "llama-rope-llama3",
+                                           "llama-rope-yarn"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (auto& ch : n) if (ch == '-') ch = '_';
@@ -87,6 +93,28 @@ TEST(Session, RejectsBadTokensAndOverflowWithoutChangingState) {
   s.truncate(1);
   EXPECT_EQ(s.position(), 1);
   EXPECT_THROW(Session(Model::load(test::data_path("models/gpt2")), {.context_length = 65}), InvalidArgument);
+}
+
+// The rope-scaled checkpoints are only a test of scaling if scaling shows:
+// the same weights without rope_scaling must be far from the reference.
+TEST(HfRopeScaling, DroppingTheScalingChangesTheLogits) {
+  namespace fs = std::filesystem;
+  for (const char* name : {"llama-rope-linear", "llama-rope-llama3", "llama-rope-yarn"}) {
+    const fs::path src = test::data_path(std::string("models/") + name);
+    const fs::path dir = fs::temp_directory_path() / ("gpt_rope_" + std::string(name) + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    fs::copy_file(src / "model.safetensors", dir / "model.safetensors", fs::copy_options::overwrite_existing);
+    nlohmann::json config = test::read_json((src / "config.json").string());
+    ASSERT_TRUE(config.contains("rope_scaling")) << name;
+    config.erase("rope_scaling");
+    std::ofstream(dir / "config.json") << config.dump();
+    const Reference ref = read_reference(src.string() + "/reference.json");
+    Session s(Model::load(dir.string()));
+    const float diff = test::max_abs_diff(s.forward(ref.tokens), ref.logits);
+    std::printf("[ measure  ] %s without rope_scaling: max abs logit diff = %.3g\n", name, double(diff));
+    EXPECT_GT(diff, 1e-2f) << name;
+    fs::remove_all(dir);
+  }
 }
 
 }  // namespace

@@ -110,9 +110,8 @@ struct GgufCase {
 // extra scales, windows and sinks the llama decoder does not run.
 TEST(RefusedGgufKeys, EachIsRefusedByName) {
   const std::vector<GgufCase> cases = {
-      {"rope.scaling.type", str("linear")},        {"rope.scaling.type", str("yarn")},
-      {"rope.scaling.factor", f32(8.0f)},          {"rope.freq_scale", f32(0.25f)},
-      {"rope.scale_linear", f32(2.0f)},            {"rope.scaling.original_context_length", u32(8192)},
+      {"rope.scaling.type", str("longrope")},      {"rope.scaling.type", str("yarn")},
+      {"rope.freq_scale", f32(0.25f)},             {"rope.scaling.original_context_length", u32(8192)},
       {"rope.scaling.attn_factor", f32(1.1f)},     {"rope.scaling.yarn_log_multiplier", f32(0.1f)},
       {"rope.dimension_sections", u32(4)},         {"expert_count", u32(8)},
       {"expert_used_count", u32(2)},               {"expert_feed_forward_length", u32(16)},
@@ -144,6 +143,7 @@ TEST(RefusedGgufKeys, EachIsRefusedByName) {
 TEST(RefusedGgufKeys, NeutralValuesLoad) {
   const std::vector<GgufCase> neutral = {
       {"rope.scaling.type", str("none")}, {"rope.freq_scale", f32(1.0f)},   {"expert_count", u32(0)},
+      {"rope.scaling.type", str("linear")}, {"rope.scaling.factor", f32(1.0f)},
       {"attention.causal", boolean(true)}, {"final_logit_softcapping", f32(0.0f)},
       {"use_parallel_residual", boolean(false)}, {"attention.value_length", u32(4)}};
   for (const auto& c : neutral) {
@@ -174,9 +174,14 @@ TEST(RefusedHfFields, TheBaseCheckpointLoads) {
 
 TEST(RefusedHfFields, EachIsRefusedByName) {
   const std::vector<std::pair<std::string, json>> cases = {
-      {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}}},
-      {"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}},
-      {"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}},
+      // Scaling types that are implemented, with a key their type does not
+      // define (or one whose meaning transformers versions disagree on).
+      {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                        {"original_max_position_embeddings", 64}, {"beta_fast", 32}}},
+      {"rope_scaling", {{"type", "linear"}, {"factor", 2.0}, {"original_max_position_embeddings", 64}}},
+      {"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}}},
+      {"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}, {"mscale", 0.707}}},
+      {"rope_parameters", {{"rope_theta", 10000.0}, {"rope_type", "linear"}, {"factor", 2.0}, {"partial_rotary_factor", 0.5}}},
       {"rope_scaling", {{"rope_type", "dynamic"}, {"factor", 2.0}}},
       {"rope_parameters", {{"rope_theta", 10000.0}, {"rope_type", "longrope"}}},
       {"attn_logit_softcapping", 50.0},
