@@ -13,6 +13,11 @@ logits, 20 greedy tokens) computed by transformers loading the GGUF file:
   llama.Q8_0.gguf   its matrices quantized to Q8_0 (gguf.quants)
   qwen2.F32.gguf    the weights of tests/data/models/qwen2-f16 (biases, tied)
   gpt2.F32.gguf     a smaller GPT-2 (n_embd 32, 1 layer)
+  llama-rope-{linear,llama3}.F32.gguf, gemma2.F32.gguf: converted from the
+                    checkpoints of the same names; their references are
+                    transformers on those checkpoints (see the functions)
+
+    python tools/make_gguf_fixtures.py --rope | --gemma2   # only those files
 """
 import json
 import math
@@ -192,6 +197,73 @@ def reference(path, n_tokens=12, seed=0):
     print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
 
 
+def write_gemma2(path):
+    """The Gemma 2 checkpoint of tools/make_reference_fixtures.py as llama.cpp's
+    converter writes it: norm weights stored as 1 + w, embeddings tied, rotary
+    pairs half-split (not permuted). GGUF has no query_pre_attn_scalar
+    (llama.cpp takes head_dim), so the reference is transformers on the
+    source checkpoint with query_pre_attn_scalar = head_dim."""
+    from transformers import AutoModelForCausalLM
+    src = os.path.join(ROOT, "models", "gemma2")
+    m = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32)
+    c = m.config
+    w = gguf.GGUFWriter(path, "gemma2")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_key_length(c.head_dim)
+    w.add_value_length(c.head_dim)
+    w.add_rope_freq_base(c.rope_theta)
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_sliding_window(c.sliding_window)
+    w.add_attn_logit_softcapping(c.attn_logit_softcapping)
+    w.add_final_logit_softcapping(c.final_logit_softcapping)
+    byte_vocab(w, c.vocab_size)
+    per_layer = {"input_layernorm.weight": "attn_norm.weight",
+                 "post_attention_layernorm.weight": "post_attention_norm.weight",
+                 "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+                 "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+                 "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
+                 "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+                 "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
+                 "mlp.down_proj.weight": "ffn_down.weight"}
+    for name, t in m.state_dict().items():
+        if name == "lm_head.weight":
+            continue
+        a = t.numpy().astype(np.float32)
+        if name.endswith("norm.weight"):
+            a = a + 1.0
+        if name == "model.embed_tokens.weight":
+            out = "token_embd.weight"
+        elif name == "model.norm.weight":
+            out = "output_norm.weight"
+        else:
+            parts = name.split(".")
+            out = f"blk.{parts[2]}." + per_layer[".".join(parts[3:])]
+        w.add_tensor(out, a)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    ref = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32, attn_implementation="eager",
+                                               query_pre_attn_scalar=c.head_dim).eval()
+    g = torch.Generator().manual_seed(210)
+    tokens = torch.randint(0, c.vocab_size, (1, 16), generator=g)
+    logits = ref(tokens, use_cache=False).logits[0]
+    seq, greedy = tokens.clone(), []
+    for _ in range(20):
+        nxt = int(ref(seq, use_cache=False).logits[0, -1].argmax())
+        greedy.append(nxt)
+        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+    with open(path.replace(".gguf", ".reference.json"), "w") as f:
+        json.dump({"tokens": tokens[0].tolist(), "greedy": greedy,
+                   "logits": [[float(f"{v:.8g}") for v in row] for row in logits.tolist()]}, f)
+    print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
+
+
 def scaled_rope_fixtures():
     """Rope-scaled Llama GGUF files converted from the checkpoints of
     tools/make_reference_fixtures.py (linear: metadata; llama3: the
@@ -212,6 +284,9 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--rope"]:  # only the rope-scaled files
         scaled_rope_fixtures()
         sys.exit(0)
+    if sys.argv[1:] == ["--gemma2"]:
+        write_gemma2(os.path.join(OUT, "gemma2.F32.gguf"))
+        sys.exit(0)
     write_llama(os.path.join(OUT, "llama.F32.gguf"), gguf.GGMLQuantizationType.F32)
     reference(os.path.join(OUT, "llama.F32.gguf"), seed=1)
     write_llama(os.path.join(OUT, "llama.Q8_0.gguf"), gguf.GGMLQuantizationType.Q8_0)
@@ -221,3 +296,4 @@ if __name__ == "__main__":
     write_gpt2(os.path.join(OUT, "gpt2.F32.gguf"))
     reference(os.path.join(OUT, "gpt2.F32.gguf"), seed=3)
     scaled_rope_fixtures()
+    write_gemma2(os.path.join(OUT, "gemma2.F32.gguf"))

@@ -169,7 +169,7 @@ def perturb(model, seed):
                 p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[-1]) * 1.5)
 
 
-def save_model(name, model, dtype=torch.float32, shard=None, n_tokens=16, seed=0):
+def save_model(name, model, dtype=torch.float32, shard=None, n_tokens=16, seed=0, load_kwargs=None):
     """Saves `model` in `dtype` with save_pretrained, loads it back with
     from_pretrained in float32 and records that model's logits and greedy
     tokens: the reference is transformers reading the very files we test."""
@@ -181,16 +181,16 @@ def save_model(name, model, dtype=torch.float32, shard=None, n_tokens=16, seed=0
     for extra in ("generation_config.json",):
         if os.path.exists(os.path.join(path, extra)):
             os.remove(os.path.join(path, extra))
-    model = AutoModelForCausalLM.from_pretrained(path, **{DTYPE_ARG: torch.float32}).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, **{DTYPE_ARG: torch.float32}, **(load_kwargs or {})).eval()
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(100 + seed)
     tokens = torch.randint(0, vocab, (1, n_tokens), generator=g)
     with torch.no_grad():
-        logits = model(tokens).logits[0]
+        logits = model(tokens, use_cache=False).logits[0]
         seq = tokens.clone()
         greedy = []
         for _ in range(20):
-            nxt = int(model(seq).logits[0, -1].argmax())
+            nxt = int(model(seq, use_cache=False).logits[0, -1].argmax())
             greedy.append(nxt)
             seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
     ref = {"tokens": tokens[0].tolist(), "greedy": greedy,
@@ -259,6 +259,21 @@ def models(only=None):
         scaled = LlamaForCausalLM(LlamaConfig(tie_word_embeddings=False, rope_scaling=scaling, **llama_kw))
         perturb(scaled, 7 + i)
         save_model(name, scaled, seed=7 + i)
+
+    # Gemma 2: sandwich norms stored as w of (1 + w), sqrt(d)-scaled
+    # embeddings, GELU-tanh, query_pre_attn_scalar != head_dim, the even
+    # layers windowed (6), and soft-capping small enough to bite on random
+    # weights (attention 5, final 3). Eager attention: transformers' SDPA
+    # path skips the attention soft-capping.
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+    gemma2 = Gemma2ForCausalLM(Gemma2Config(
+        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=24, sliding_window=6,
+        attn_logit_softcapping=5.0, final_logit_softcapping=3.0, max_position_embeddings=128,
+        rope_theta=10000.0, bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager"))
+    perturb(gemma2, 10)
+    gemma2.tie_weights()
+    save_model("gemma2", gemma2, seed=10, load_kwargs={"attn_implementation": "eager"})
 
 
 def _dtype_arg():

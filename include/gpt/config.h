@@ -112,6 +112,9 @@ struct ModelConfig {
   float embedding_scale = 1.0f;
   // Final logits become cap * tanh(logits / cap) when > 0 (Gemma 2).
   float final_logit_softcap = 0.0f;
+  // Attention scores (after scaling, before the mask) become
+  // cap * tanh(scores / cap) when > 0 (Gemma 2).
+  float attn_logit_softcap = 0.0f;
 
   // Special tokens as the checkpoint declares them (-1 when absent).
   std::int64_t bos_token_id = -1;

@@ -50,18 +50,20 @@ RowMatrix rms_norm(const Eigen::Ref<const RowMatrix>& x, const Eigen::Ref<const 
 // V [Tk, dv]. With causal, query i sits at absolute position
 // q_offset + i and sees keys 0 .. q_offset + i (keys are positions 0..Tk-1);
 // with window > 0 only the last `window` of those. scale <= 0 means
-// 1 / sqrt(dk). Returns [Tq, dv].
+// 1 / sqrt(dk). softcap > 0 caps the scaled scores to
+// softcap * tanh(scores / softcap) before the mask (Gemma 2). Returns [Tq, dv].
 RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
                                        const Eigen::Ref<const RowMatrix>& k,
                                        const Eigen::Ref<const RowMatrix>& v, bool causal,
                                        std::int64_t q_offset = 0, float scale = 0.0f,
-                                       std::int64_t window = 0);
+                                       std::int64_t window = 0, float softcap = 0.0f);
 
 struct AttentionShape {
   std::int64_t n_head = 1;     // query heads
   std::int64_t n_kv_head = 1;  // key/value heads; n_head must be a multiple
   std::int64_t head_dim = 0;
   float scale = 0.0f;          // softmax scale of Q K^T; <= 0 means 1 / sqrt(head_dim)
+  float softcap = 0.0f;        // > 0: scaled scores become softcap * tanh(scores / softcap)
 };
 
 // Multi-head attention over already-projected inputs: Q [Tq, n_head*hd],

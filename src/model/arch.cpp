@@ -48,6 +48,27 @@ const std::vector<TensorNameRule> kGpt2Names = {
     {R"(^(?:transformer\.)?h\.(\d+)\.mlp\.c_proj\.bias$)", "blk.$1.ffn_down.bias"},
 };
 
+// Gemma 2/3: sandwich norms (post-attention / pre- and post-feedforward),
+// q/k norms (Gemma 3).
+const std::vector<TensorNameRule> kGemmaNames = {
+    {R"(^model\.embed_tokens\.weight$)", "token_embd.weight"},
+    {R"(^model\.norm\.weight$)", "output_norm.weight"},
+    {R"(^lm_head\.weight$)", "output.weight"},
+    {R"(^model\.layers\.(\d+)\.input_layernorm\.weight$)", "blk.$1.attn_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.post_attention_layernorm\.weight$)", "blk.$1.post_attention_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.pre_feedforward_layernorm\.weight$)", "blk.$1.ffn_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.post_feedforward_layernorm\.weight$)", "blk.$1.post_ffw_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.q_norm\.weight$)", "blk.$1.attn_q_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.k_norm\.weight$)", "blk.$1.attn_k_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.q_proj\.weight$)", "blk.$1.attn_q.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.k_proj\.weight$)", "blk.$1.attn_k.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.v_proj\.weight$)", "blk.$1.attn_v.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$)", "blk.$1.attn_output.weight"},
+    {R"(^model\.layers\.(\d+)\.mlp\.gate_proj\.weight$)", "blk.$1.ffn_gate.weight"},
+    {R"(^model\.layers\.(\d+)\.mlp\.up_proj\.weight$)", "blk.$1.ffn_up.weight"},
+    {R"(^model\.layers\.(\d+)\.mlp\.down_proj\.weight$)", "blk.$1.ffn_down.weight"},
+};
+
 ArchSpec make(const char* name, std::vector<const char*> hf_types, HfConfigFamily family, const ModelConfig& base) {
   ArchSpec s;
   s.name = name;
@@ -100,6 +121,31 @@ std::vector<ArchSpec> build() {
     s.gguf_rope_theta_swa = 10000.0f;
     s.scale_embeddings = true;
     s.gemma_query_scale = true;
+    s.gemma_query_scale_layers = 62;
+    a.push_back(s);
+  }
+  {  // Gemma 2: Gemma 3's layout without q/k norms; attention and final
+     // logit soft-capping; every other layer (the even ones) windowed, all
+     // with one rope base.
+    ModelConfig c = rms_rotary_gated(Activation::GeluTanh);
+    c.norms = NormLayout{.pre_attn = true, .post_attn = true, .pre_ffn = true, .post_ffn = true, .qk = false};
+    c.tied_embeddings = true;
+    c.norm_eps = 1e-6f;
+    c.attn_logit_softcap = 50.0f;   // llama.cpp's defaults when a GGUF file omits them
+    c.final_logit_softcap = 30.0f;
+    ArchSpec s = make("gemma2", {"gemma2"}, HfConfigFamily::LlamaLike, c);
+    s.gguf_keys = {{"attention.sliding_window"}, {"attention.sliding_window_pattern"}, {"rope.freq_base_swa"},
+                   {"attn_logit_softcapping"}, {"final_logit_softcapping"}};
+    s.gguf_swa_pattern = 2;
+    s.gguf_default_window = 4096;
+    s.gguf_rope_theta_swa = 0.0f;  // the file's rope base
+    s.scale_embeddings = true;
+    s.gemma_query_scale = true;
+    s.gemma_query_scale_layers = 46;
+    s.hf_tensor_names = kGemmaNames;
+    s.hf_fields = {"attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "hidden_activation"};
+    s.hf_norm_weight_offset = 1.0f;
+    s.hf_swa_pattern = 2;
     a.push_back(s);
   }
   return a;

@@ -51,12 +51,22 @@ struct ArchSpec {
   // pattern for the architecture; a file's sliding_window_pattern overrides);
   // 0 = all layers when the file declares a window.
   std::int64_t gguf_swa_pattern = 0;
-  float gguf_rope_theta_swa = 10000.0f;      // rope base of the windowed layers when the file omits it
+  float gguf_rope_theta_swa = 10000.0f;      // rope base of the windowed layers when the file omits it (0: the file's rope base)
   bool scale_embeddings = false;   // embeddings * sqrt(d_model) (Gemma)
   // Attention scale query_pre_attn_scalar^-1/2 (Gemma); GGUF files do not
-  // store the scalar: head_dim, or d_model / n_head for the 62-layer model,
-  // as llama.cpp derives it.
+  // store the scalar: head_dim, or d_model / n_head for the model with
+  // gemma_query_scale_layers layers (the 27B), as llama.cpp derives it.
   bool gemma_query_scale = false;
+  std::int64_t gemma_query_scale_layers = 0;
+  // GGUF defaults llama.cpp assumes when the file omits the key.
+  std::int64_t gguf_default_window = 0;  // attention.sliding_window
+  // Hugging Face form: config fields of kHfRefusedFields this architecture
+  // reads (soft-capping, query_pre_attn_scalar), the (1 + w) norm offset,
+  // and the sliding-window layer pattern when config.json has no
+  // layer_types (as gguf_swa_pattern; 0 = every layer).
+  std::vector<const char*> hf_fields;
+  float hf_norm_weight_offset = 0.0f;
+  std::int64_t hf_swa_pattern = 0;
   std::vector<TensorNameRule> hf_tensor_names;
   // Hugging Face's attention_bias adds a bias to the output projection too
   // (Llama); false: q/k/v only (Qwen2).

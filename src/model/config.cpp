@@ -70,6 +70,7 @@ void ModelConfig::validate() const {
   finite(attention_scale, "attention scale", false);
   finite(embedding_scale, "embedding scale", true);
   finite(final_logit_softcap, "final logit soft-capping", false);
+  finite(attn_logit_softcap, "attention logit soft-capping", false);
 }
 
 }  // namespace gpt

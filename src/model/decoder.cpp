@@ -11,7 +11,8 @@
 //     q, k = q_norm(q), k_norm(k) per head (models with q/k norms)
 //     rotary(q, k) at positions n_past .. n_past+T-1 (rotary models)
 //     K, V caches += k, v                                        [n_past+T, n_kv_head*hd]
-//     x += post_attn_norm(MultiHead(q, K, V) Wo^T (+ bo)), causal, windowed
+//     x += post_attn_norm(MultiHead(q, K, V) Wo^T (+ bo)), causal, windowed,
+//          scores soft-capped (models with attention soft-capping)
 //                                                                [T, d_model]
 //     h = pre_ffn_norm(x)
 //     x += post_ffn_norm(down(act(gate(h)) * up(h)) or down(act(up(h))))
@@ -168,7 +169,7 @@ struct Session::State {
     if (c.position == PositionKind::Sinusoidal) x += ops::sinusoidal_positions(n_past, T, c.d_model);
 
     const std::int64_t hd = c.head_dim, q_w = c.n_head * hd, kv_w = c.n_kv_head * hd;
-    const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd, c.attention_scale};
+    const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd, c.attention_scale, c.attn_logit_softcap};
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
       const LayerWeights& L = m.layers[l];
       const LayerConfig lc = c.layer(static_cast<std::int64_t>(l));

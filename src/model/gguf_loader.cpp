@@ -126,20 +126,21 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
     if (factor < 0.0f) throw FormatError(path.string(), "metadata '" + factor_key + "' is negative");
     if (type == "linear" && factor != 0.0f) c.rope.freq_scale = 1.0f / factor;
   }
-  c.final_logit_softcap = f32(key("final_logit_softcapping"), 0.0);
+  c.final_logit_softcap = f32(key("final_logit_softcapping"), info->base.final_logit_softcap);
+  c.attn_logit_softcap = f32(key("attn_logit_softcapping"), info->base.attn_logit_softcap);
   // The norm weights of GGUF files already hold any (1 + w) offset.
   c.norm_weight_offset = 0.0f;
   if (info->scale_embeddings)  // Gemma: sqrt(d_model) in f32, as llama.cpp
     c.embedding_scale = std::sqrt(static_cast<float>(c.d_model));
   if (info->gemma_query_scale) {
     // Gemma's query_pre_attn_scalar is not stored in GGUF; llama.cpp takes
-    // head_dim, except for the 62-layer (27B) model, d_model / n_head.
-    const float q_scalar = c.n_layer == 62 ? static_cast<float>(c.d_model / c.n_head) : static_cast<float>(c.head_dim);
+    // head_dim, except for the 27B model, d_model / n_head.
+    const float q_scalar = c.n_layer == info->gemma_query_scale_layers ? static_cast<float>(c.d_model / c.n_head) : static_cast<float>(c.head_dim);
     c.attention_scale = 1.0f / std::sqrt(q_scalar);
   }
   // Sliding-window layers: window and rope base of their own.
-  if (const std::int64_t window = f.get_int(key("attention.sliding_window"), 0); window > 0) {
-    const float theta_swa = f32(key("rope.freq_base_swa"), info->gguf_rope_theta_swa);
+  if (const std::int64_t window = f.get_int(key("attention.sliding_window"), info->gguf_default_window); window > 0) {
+    const float theta_swa = f32(key("rope.freq_base_swa"), info->gguf_rope_theta_swa > 0.0f ? info->gguf_rope_theta_swa : c.rope.theta);
     std::int64_t pattern = info->gguf_swa_pattern;
     std::vector<std::int64_t> flags;  // per layer, from an array-valued pattern
     if (const io::GgufValue* pv = f.find(key("attention.sliding_window_pattern"))) {

@@ -203,11 +203,29 @@ ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
     c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * partial);
   if (r.has("rope_scaling")) read_rope_scaling(ConfigReader{r.j["rope_scaling"], r.path}, "rope_scaling", c);
   else if (r.has("rope_parameters")) read_rope_scaling(ConfigReader{r.j["rope_parameters"], r.path}, "rope_parameters", c);
-  c.activation = parse_activation(r.get<std::string>("hidden_act", "silu"), r.path);
+  auto reads = [&](const char* field) {
+    return std::any_of(spec.hf_fields.begin(), spec.hf_fields.end(), [&](const char* f) { return std::string_view(f) == field; });
+  };
+  // Gemma's MLP uses hidden_activation (hidden_act is its older name).
+  const bool gemma_act = reads("hidden_activation") && r.has("hidden_activation");
+  c.activation = parse_activation(gemma_act ? r.get<std::string>("hidden_activation")
+                                            : r.get<std::string>("hidden_act", "silu"), r.path);
   c.attn_qkv_bias = r.get<bool>("attention_bias", spec.base.attn_qkv_bias);
   c.attn_out_bias = spec.hf_attention_bias_on_output && c.attn_qkv_bias;
   c.mlp_bias = r.get<bool>("mlp_bias", false);
-  c.tied_embeddings = r.get<bool>("tie_word_embeddings", false);
+  // save_pretrained omits a value equal to the class default.
+  c.tied_embeddings = r.get<bool>("tie_word_embeddings", spec.base.tied_embeddings);
+  // Gemma: soft-capping (null: none), query_pre_attn_scalar, (1 + w) norms,
+  // sqrt(d_model)-scaled embeddings (in f32, as the model's dtype here).
+  if (reads("attn_logit_softcapping")) c.attn_logit_softcap = r.get<float>("attn_logit_softcapping", 0.0f);
+  if (reads("final_logit_softcapping")) c.final_logit_softcap = r.get<float>("final_logit_softcapping", 0.0f);
+  if (reads("query_pre_attn_scalar") && r.has("query_pre_attn_scalar")) {
+    const double s = r.get<double>("query_pre_attn_scalar");
+    if (!(s > 0.0)) throw FormatError(r.path, "field 'query_pre_attn_scalar' must be positive");
+    c.attention_scale = static_cast<float>(std::pow(s, -0.5));
+  }
+  c.norm_weight_offset = spec.hf_norm_weight_offset;
+  if (spec.scale_embeddings) c.embedding_scale = static_cast<float>(std::sqrt(static_cast<double>(c.d_model)));
   // Sliding windows: Mistral's sliding_window applies to every layer;
   // Qwen2 announces its (layer-dependent) window with use_sliding_window,
   // which is not implemented; layer_types picks windowed layers one by one.
@@ -216,6 +234,13 @@ ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
       throw UnsupportedModel(r.path + ": field 'use_sliding_window' = true is not supported");
   } else {
     c.sliding_window = r.get<std::int64_t>("sliding_window", 0);
+  }
+  // Architectures whose windowed layers follow a fixed pattern (Gemma 2:
+  // the even layers) when config.json does not list layer_types.
+  if (spec.hf_swa_pattern > 0 && c.sliding_window > 0 && !r.has("layer_types") && c.n_layer > 0) {
+    if (c.n_layer > 65536) throw UnsupportedModel(r.path + ": num_hidden_layers " + std::to_string(c.n_layer) + " is too large");
+    for (std::int64_t l = 0; l < c.n_layer; ++l)
+      c.layers.push_back({l % spec.hf_swa_pattern < spec.hf_swa_pattern - 1 ? c.sliding_window : 0, 0.0f});
   }
   if (r.has("layer_types")) {
     const json& types = r.j["layer_types"];
@@ -248,10 +273,13 @@ std::vector<NameRule> name_rules(const ArchSpec& spec) {
   return rules;
 }
 
-// Refuses a field of kHfRefusedFields that has a non-neutral value.
-void refuse_unimplemented_fields(const ConfigReader& r) {
+// Refuses a field of kHfRefusedFields that has a non-neutral value, unless
+// the architecture reads it.
+void refuse_unimplemented_fields(const ConfigReader& r, const ArchSpec& spec) {
   for (const HfRefusedField& f : kHfRefusedFields) {
     if (!r.has(f.name)) continue;
+    if (std::any_of(spec.hf_fields.begin(), spec.hf_fields.end(), [&](const char* n) { return std::string_view(n) == f.name; }))
+      continue;
     const json& v = r.j[f.name];
     bool neutral = false;
     for (const char* n : f.neutral) {
@@ -303,7 +331,7 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
   const ArchSpec* spec = find_hf_arch(type);
   if (!spec || spec->hf_family == HfConfigFamily::None)
     throw UnsupportedModel(cpath + ": model_type '" + type + "' is not supported (" + known_hf_types() + " are)");
-  refuse_unimplemented_fields(r);
+  refuse_unimplemented_fields(r, *spec);
 
   auto m = std::make_unique<ModelData>();
   m->path = path;

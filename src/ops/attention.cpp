@@ -24,11 +24,12 @@ void softmax_rows(Eigen::Ref<RowMatrix> x) {
 RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
                                        const Eigen::Ref<const RowMatrix>& k,
                                        const Eigen::Ref<const RowMatrix>& v, bool causal,
-                                       std::int64_t q_offset, float scale, std::int64_t window) {
+                                       std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
   if (q.cols() != k.cols()) throw InvalidArgument("attention: Q and K head dims differ");
   if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
   if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
   RowMatrix scores = (q * k.transpose()) * scale;  // [Tq, Tk]
+  if (softcap > 0.0f) scores = ((scores.array() / softcap).tanh() * softcap).matrix();
   if (causal || window > 0) {
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (Eigen::Index i = 0; i < scores.rows(); ++i) {
@@ -66,7 +67,7 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
       const std::int64_t kv = h / group;
       out.middleCols(h * hd, hd) =
           scaled_dot_product_attention(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd),
-                                       v.middleCols(kv * hd, hd), causal, q_offset, s.scale, window);
+                                       v.middleCols(kv * hd, hd), causal, q_offset, s.scale, window, s.softcap);
     });
   }
   errors.rethrow();

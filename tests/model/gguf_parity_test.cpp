@@ -43,6 +43,9 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                                            // on the checkpoint they were converted from.
                                            Case{"llama-rope-linear.F32", 1e-4f, true},
                                            Case{"llama-rope-llama3.F32", 1e-4f, true},
+                                           // Gemma 2: soft-capping and window from metadata,
+                                           // llama.cpp's query scale (head_dim).
+                                           Case{"gemma2.F32", 1e-4f, true},
                                            // Q8_0 products round the activations to 8 bits, as
                                            // llama.cpp does (and match llama.cpp to the bit:
                                            // conformance_test); transformers multiplies the

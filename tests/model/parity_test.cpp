@@ -56,7 +56,7 @@ TEST_P(HfParity, GreedyTokensMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Models, HfParity,
                          ::testing::Values("gpt2", "llama", "llama-bias", "llama-tied-bf16-sharded", "qwen2-f16",
-                                           "mistral-window6", "llama-rope-linear", "llama-rope-llama3",
+                                           "mistral-window6", "gemma2", "llama-rope-linear", "llama-rope-llama3",
                                            "llama-rope-yarn"),
                          [](const auto& info) {
                            std::string n = info.param;
@@ -95,24 +95,29 @@ TEST(Session, RejectsBadTokensAndOverflowWithoutChangingState) {
   EXPECT_THROW(Session(Model::load(test::data_path("models/gpt2")), {.context_length = 65}), InvalidArgument);
 }
 
-// The rope-scaled checkpoints are only a test of scaling if scaling shows:
-// the same weights without rope_scaling must be far from the reference.
-TEST(HfRopeScaling, DroppingTheScalingChangesTheLogits) {
+// A fixture tests a feature only if the feature shows: the same weights
+// with the field removed from config.json must be far from the reference.
+TEST(HfParityFeatures, DroppingTheFieldChangesTheLogits) {
   namespace fs = std::filesystem;
-  for (const char* name : {"llama-rope-linear", "llama-rope-llama3", "llama-rope-yarn"}) {
-    const fs::path src = test::data_path(std::string("models/") + name);
-    const fs::path dir = fs::temp_directory_path() / ("gpt_rope_" + std::string(name) + std::to_string(::getpid()));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"llama-rope-linear", "rope_scaling"},   {"llama-rope-llama3", "rope_scaling"},
+      {"llama-rope-yarn", "rope_scaling"},     {"gemma2", "attn_logit_softcapping"},
+      {"gemma2", "final_logit_softcapping"},   {"gemma2", "query_pre_attn_scalar"},
+      {"gemma2", "sliding_window"}};
+  for (const auto& [name, field] : cases) {
+    const fs::path src = test::data_path("models/" + name);
+    const fs::path dir = fs::temp_directory_path() / ("gpt_feature_" + name + std::to_string(::getpid()));
     fs::create_directories(dir);
     fs::copy_file(src / "model.safetensors", dir / "model.safetensors", fs::copy_options::overwrite_existing);
     nlohmann::json config = test::read_json((src / "config.json").string());
-    ASSERT_TRUE(config.contains("rope_scaling")) << name;
-    config.erase("rope_scaling");
+    ASSERT_TRUE(config.contains(field)) << name << " " << field;
+    config.erase(field);
     std::ofstream(dir / "config.json") << config.dump();
     const Reference ref = read_reference(src.string() + "/reference.json");
     Session s(Model::load(dir.string()));
     const float diff = test::max_abs_diff(s.forward(ref.tokens), ref.logits);
-    std::printf("[ measure  ] %s without rope_scaling: max abs logit diff = %.3g\n", name, double(diff));
-    EXPECT_GT(diff, 1e-2f) << name;
+    std::printf("[ measure  ] %s without %s: max abs logit diff = %.3g\n", name.c_str(), field.c_str(), double(diff));
+    EXPECT_GT(diff, 1e-2f) << name << " " << field;
     fs::remove_all(dir);
   }
 }
