@@ -13,11 +13,11 @@ logits, 20 greedy tokens) computed by transformers loading the GGUF file:
   llama.Q8_0.gguf   its matrices quantized to Q8_0 (gguf.quants)
   qwen2.F32.gguf    the weights of tests/data/models/qwen2-f16 (biases, tied)
   gpt2.F32.gguf     a smaller GPT-2 (n_embd 32, 1 layer)
-  llama-rope-{linear,llama3}.F32.gguf, gemma2.F32.gguf: converted from the
+  llama-rope-{linear,llama3}.F32.gguf, gemma2.F32.gguf, gptneox.F32.gguf: converted from the
                     checkpoints of the same names; their references are
                     transformers on those checkpoints (see the functions)
 
-    python tools/make_gguf_fixtures.py --rope | --gemma2   # only those files
+    python tools/make_gguf_fixtures.py --rope | --gemma2 | --gptneox   # only those
 """
 import json
 import math
@@ -264,6 +264,53 @@ def write_gemma2(path):
     print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
 
 
+def write_gptneox(path):
+    """The GPT-NeoX checkpoint of tools/make_reference_fixtures.py as llama.cpp's
+    converter writes it: the head-by-head fused q/k/v rows regrouped into
+    [q | k | v]. The reference is transformers on the source checkpoint."""
+    from transformers import AutoModelForCausalLM
+    name = "gptneox"
+    src = os.path.join(ROOT, "models", name)
+    m = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32)
+    c = m.config
+    n_head, d = c.num_attention_heads, c.hidden_size
+    hd = d // n_head
+    w = gguf.GGUFWriter(path, "gptneox")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(d)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(n_head)
+    w.add_rope_dimension_count(int(hd * c.rotary_pct))
+    w.add_rope_freq_base(c.rotary_emb_base)
+    w.add_parallel_residual(c.use_parallel_residual)
+    w.add_layer_norm_eps(c.layer_norm_eps)
+    byte_vocab(w, c.vocab_size)
+    names = {"gpt_neox.embed_in.weight": "token_embd.weight", "gpt_neox.final_layer_norm.weight": "output_norm.weight",
+             "gpt_neox.final_layer_norm.bias": "output_norm.bias", "embed_out.weight": "output.weight"}
+    per_layer = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+                 "attention.query_key_value": "attn_qkv", "attention.dense": "attn_output",
+                 "mlp.dense_h_to_4h": "ffn_up", "mlp.dense_4h_to_h": "ffn_down"}
+    for key, t in m.state_dict().items():
+        if key.endswith(".attention.bias") or key.endswith("masked_bias") or key.endswith("inv_freq"):
+            continue
+        a = t.numpy().astype(np.float32)
+        if key in names:
+            out = names[key]
+        else:
+            parts = key.split(".")
+            out = f"blk.{parts[2]}.{per_layer['.'.join(parts[3:-1])]}.{parts[-1]}"
+        if out.endswith("attn_qkv.weight") or out.endswith("attn_qkv.bias"):
+            a = a.reshape(n_head, 3, hd, -1).transpose(1, 0, 2, 3).reshape(a.shape)
+        w.add_tensor(out, np.ascontiguousarray(a))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    shutil.copy(os.path.join(src, "reference.json"), path.replace(".gguf", ".reference.json"))
+    print(os.path.basename(path), os.path.getsize(path), "bytes")
+
+
 def scaled_rope_fixtures():
     """Rope-scaled Llama GGUF files converted from the checkpoints of
     tools/make_reference_fixtures.py (linear: metadata; llama3: the
@@ -287,6 +334,9 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--gemma2"]:
         write_gemma2(os.path.join(OUT, "gemma2.F32.gguf"))
         sys.exit(0)
+    if sys.argv[1:] == ["--gptneox"]:
+        write_gptneox(os.path.join(OUT, "gptneox.F32.gguf"))
+        sys.exit(0)
     write_llama(os.path.join(OUT, "llama.F32.gguf"), gguf.GGMLQuantizationType.F32)
     reference(os.path.join(OUT, "llama.F32.gguf"), seed=1)
     write_llama(os.path.join(OUT, "llama.Q8_0.gguf"), gguf.GGMLQuantizationType.Q8_0)
@@ -297,3 +347,4 @@ if __name__ == "__main__":
     reference(os.path.join(OUT, "gpt2.F32.gguf"), seed=3)
     scaled_rope_fixtures()
     write_gemma2(os.path.join(OUT, "gemma2.F32.gguf"))
+    write_gptneox(os.path.join(OUT, "gptneox.F32.gguf"))

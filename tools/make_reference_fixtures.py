@@ -275,6 +275,16 @@ def models(only=None):
     gemma2.tie_weights()
     save_model("gemma2", gemma2, seed=10, load_kwargs={"attn_implementation": "eager"})
 
+    # GPT-NeoX (Pythia layout): rotary over half of each head, q/k/v fused
+    # head by head, parallel residual, LayerNorm and biases everywhere.
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    neox = GPTNeoXForCausalLM(GPTNeoXConfig(
+        vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+        rotary_pct=0.5, rotary_emb_base=10000, max_position_embeddings=128, use_parallel_residual=True,
+        tie_word_embeddings=False, bos_token_id=0, eos_token_id=2))
+    perturb(neox, 11)
+    save_model("gptneox", neox, seed=11)
+
 
 def _dtype_arg():
     """from_pretrained's dtype argument: `dtype` since transformers 4.56,

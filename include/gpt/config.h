@@ -101,6 +101,9 @@ struct ModelConfig {
   // sliding_window and rope.theta. Either empty or n_layer entries.
   std::vector<LayerConfig> layers;
   NormLayout norms;
+  // GPT-NeoX / Pythia: x + attn(attn_norm(x)) + mlp(ffn_norm(x)), both
+  // branches reading the block's input, instead of one after the other.
+  bool parallel_residual = false;
   // Added to every norm weight as it is loaded: 1 for checkpoints that store
   // w of a (1 + w) RMSNorm (Gemma in Hugging Face form); GGUF files have the
   // 1 added by the converter and use 0.

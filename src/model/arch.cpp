@@ -69,6 +69,18 @@ const std::vector<TensorNameRule> kGemmaNames = {
     {R"(^model\.layers\.(\d+)\.mlp\.down_proj\.weight$)", "blk.$1.ffn_down.weight"},
 };
 
+const std::vector<TensorNameRule> kNeoXNames = {
+    {R"(^gpt_neox\.embed_in\.weight$)", "token_embd.weight"},
+    {R"(^gpt_neox\.final_layer_norm\.(weight|bias)$)", "output_norm.$1"},
+    {R"(^embed_out\.weight$)", "output.weight"},
+    {R"(^gpt_neox\.layers\.(\d+)\.input_layernorm\.(weight|bias)$)", "blk.$1.attn_norm.$2"},
+    {R"(^gpt_neox\.layers\.(\d+)\.post_attention_layernorm\.(weight|bias)$)", "blk.$1.ffn_norm.$2"},
+    {R"(^gpt_neox\.layers\.(\d+)\.attention\.query_key_value\.(weight|bias)$)", "blk.$1.attn_qkv.$2", false, true},
+    {R"(^gpt_neox\.layers\.(\d+)\.attention\.dense\.(weight|bias)$)", "blk.$1.attn_output.$2"},
+    {R"(^gpt_neox\.layers\.(\d+)\.mlp\.dense_h_to_4h\.(weight|bias)$)", "blk.$1.ffn_up.$2"},
+    {R"(^gpt_neox\.layers\.(\d+)\.mlp\.dense_4h_to_h\.(weight|bias)$)", "blk.$1.ffn_down.$2"},
+};
+
 ArchSpec make(const char* name, std::vector<const char*> hf_types, HfConfigFamily family, const ModelConfig& base) {
   ArchSpec s;
   s.name = name;
@@ -103,6 +115,21 @@ std::vector<ArchSpec> build() {
     c.tied_embeddings = true;
     ArchSpec s = make("gpt2", {"gpt2"}, HfConfigFamily::Gpt2, c);
     s.hf_tensor_names = kGpt2Names;
+    a.push_back(s);
+  }
+  {  // GPT-NeoX (Pythia): LayerNorm with biases, partial rotary (half-split
+     // pairs over the rotated dims), fused head-by-head q/k/v, GELU (erf),
+     // parallel residual, biases everywhere, untied output.
+    ModelConfig c;
+    c.norm = NormKind::LayerNorm;
+    c.position = PositionKind::Rotary;
+    c.activation = Activation::GeluErf;
+    c.attn_qkv_bias = c.attn_out_bias = c.mlp_bias = true;
+    c.parallel_residual = true;
+    ArchSpec s = make("gptneox", {"gpt_neox"}, HfConfigFamily::NeoX, c);
+    s.gguf_keys = {{"use_parallel_residual"}};
+    s.hf_tensor_names = kNeoXNames;
+    s.hf_fields = {"use_parallel_residual"};
     a.push_back(s);
   }
   {  // Gemma 3 (text): sandwich norms, q/k norms, sqrt(d_model)-scaled

@@ -17,14 +17,17 @@ namespace gpt::detail {
 
 // Checkpoint tensor name (a regex; "$1" in `canonical` is its first group)
 // -> canonical name; `transposed`: stored [in, out] (GPT-2's Conv1D).
+// `heads_qkv`: a fused q/k/v projection stored head by head, [n_head, 3,
+// head_dim] rows (GPT-NeoX), reordered to the canonical [q | k | v].
 struct TensorNameRule {
   const char* pattern;
   const char* canonical;
   bool transposed = false;
+  bool heads_qkv = false;
 };
 
 // How a Hugging Face config.json is read (the field names differ by family).
-enum class HfConfigFamily { None, Gpt2, LlamaLike };
+enum class HfConfigFamily { None, Gpt2, LlamaLike, NeoX };
 
 // A GGUF metadata key "<arch>.<suffix>" the engine reads or knows to be
 // harmless. Any other "<arch>.*" key changes the math in a way the engine

@@ -14,7 +14,7 @@
 //     x += post_attn_norm(MultiHead(q, K, V) Wo^T (+ bo)), causal, windowed,
 //          scores soft-capped (models with attention soft-capping)
 //                                                                [T, d_model]
-//     h = pre_ffn_norm(x)
+//     h = pre_ffn_norm(x)   (parallel residual: of the block's input x)
 //     x += post_ffn_norm(down(act(gate(h)) * up(h)) or down(act(up(h))))
 //                                                                [T, d_model]
 //   logits = norm(x) Wout^T (soft-capped: cap * tanh(logits / cap)) [T, vocab]
@@ -201,9 +201,13 @@ struct Session::State {
       const RowMatrix attn = ops::multi_head_attention(q, K.topRows(n_past + T), V.topRows(n_past + T), shape,
                                                        /*causal=*/true, n_past, lc.sliding_window,
                                                        threads > 0 ? threads : omp_get_max_threads());
-      x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
-
-      h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
+      if (c.parallel_residual) {  // the MLP reads the block's input too
+        h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
+        x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
+      } else {
+        x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
+        h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
+      }
       RowMatrix up = project(h, L.w_up, L.b_up, threads);  // [T, d_ff]
       if (L.w_gate) {
         RowMatrix gate = project(h, L.w_gate, L.b_gate, threads);  // [T, d_ff]

@@ -126,6 +126,7 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
     if (factor < 0.0f) throw FormatError(path.string(), "metadata '" + factor_key + "' is negative");
     if (type == "linear" && factor != 0.0f) c.rope.freq_scale = 1.0f / factor;
   }
+  c.parallel_residual = f.get_bool(key("use_parallel_residual"), info->base.parallel_residual);
   c.final_logit_softcap = f32(key("final_logit_softcapping"), info->base.final_logit_softcap);
   c.attn_logit_softcap = f32(key("attn_logit_softcapping"), info->base.attn_logit_softcap);
   // The norm weights of GGUF files already hold any (1 + w) offset.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -259,17 +260,61 @@ ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
   return c;
 }
 
-// Checkpoint name -> canonical name, and whether the weight is stored
-// transposed ([in, out], GPT-2's Conv1D).
+// GPT-NeoX (Pythia): its own field names; rotary over rotary_pct of each
+// head with base rotary_emb_base; parallel residual unless switched off.
+ModelConfig neox_config(const ConfigReader& r, const ArchSpec& spec) {
+  ModelConfig c = spec.base;
+  c.architecture = spec.name;
+  c.vocab_size = r.get<std::int64_t>("vocab_size");
+  c.d_model = r.get<std::int64_t>("hidden_size");
+  c.n_layer = r.get<std::int64_t>("num_hidden_layers");
+  c.n_head = r.get<std::int64_t>("num_attention_heads");
+  c.n_kv_head = c.n_head;
+  c.head_dim = c.n_head > 0 ? c.d_model / c.n_head : 0;
+  if (c.n_head > 0 && c.d_model % c.n_head != 0)
+    throw UnsupportedModel(r.path + ": hidden_size is not a multiple of num_attention_heads");
+  c.d_ff = r.get<std::int64_t>("intermediate_size");
+  c.max_seq_len = r.get<std::int64_t>("max_position_embeddings", 2048);
+  c.norm_eps = r.get<float>("layer_norm_eps", 1e-5f);
+  c.activation = parse_activation(r.get<std::string>("hidden_act", "gelu"), r.path);
+  // transformers >= 4.45 also writes these under the generic names
+  // (rope_theta, partial_rotary_factor) and newer versions read only those;
+  // a file whose two names disagree is ambiguous.
+  auto either = [&](const char* old_name, const char* new_name, double fallback) {
+    const double a = r.get<double>(old_name, fallback), b = r.get<double>(new_name, a);
+    if (r.has(old_name) && r.has(new_name) && a != b)
+      throw UnsupportedModel(r.path + ": fields '" + old_name + "' and '" + new_name + "' disagree");
+    return r.has(new_name) ? b : a;
+  };
+  c.rope.theta = static_cast<float>(either("rotary_emb_base", "rope_theta", 10000.0));
+  c.rope.layout = RopeLayout::HalfSplit;
+  const double pct = either("rotary_pct", "partial_rotary_factor", 0.25);
+  if (!(pct > 0.0 && pct <= 1.0)) throw FormatError(r.path, "rotary_pct " + json(pct).dump() + " is not in (0, 1]");
+  if (c.head_dim > 0 && c.head_dim <= ModelConfig::kMaxDimension)
+    c.rope.rotary_dim = static_cast<std::int64_t>(static_cast<double>(c.head_dim) * pct);
+  if (r.has("rope_scaling")) read_rope_scaling(ConfigReader{r.j["rope_scaling"], r.path}, "rope_scaling", c);
+  c.parallel_residual = r.get<bool>("use_parallel_residual", true);
+  const bool bias = r.get<bool>("attention_bias", true);
+  c.attn_qkv_bias = c.attn_out_bias = bias;
+  c.tied_embeddings = r.get<bool>("tie_word_embeddings", false);
+  c.bos_token_id = r.get<std::int64_t>("bos_token_id", -1);
+  read_eos(r, c);
+  return c;
+}
+
+// Checkpoint name -> canonical name, and how the weight is stored
+// (TensorNameRule: transposed Conv1D, head-by-head q/k/v).
 struct NameRule {
   std::regex pattern;
   std::string canonical;  // "$1" is the layer index
   bool transposed = false;
+  bool heads_qkv = false;
 };
 
 std::vector<NameRule> name_rules(const ArchSpec& spec) {
   std::vector<NameRule> rules;
-  for (const TensorNameRule& t : spec.hf_tensor_names) rules.push_back({std::regex(t.pattern), t.canonical, t.transposed});
+  for (const TensorNameRule& t : spec.hf_tensor_names)
+    rules.push_back({std::regex(t.pattern), t.canonical, t.transposed, t.heads_qkv});
   return rules;
 }
 
@@ -311,6 +356,33 @@ TensorView transpose_to_f32(const TensorView& t, const std::string& name, ModelD
   return v;
 }
 
+// A fused q/k/v weight [n_head * 3 * hd, cols] (or bias) stored head by
+// head (q, k, v of head 0, then head 1...) reordered to [q | k | v], rows
+// copied as they are (any dense type).
+TensorView heads_qkv_to_blocks(const TensorView& t, const std::string& name, const ModelConfig& c, ModelData& m,
+                               const std::string& file) {
+  const std::int64_t hd = c.head_dim, nh = c.n_head;
+  if (t.shape.empty() || t.shape.size() > 2 || t.shape[0] != 3 * nh * hd)
+    throw FormatError(file, "has shape " + t.shape_string() + ", expected " + std::to_string(3 * nh * hd) +
+                                " rows (3 x num_attention_heads x head size)", std::nullopt, t.name);
+  const std::int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;
+  const std::size_t row = dtype_bytes(t.dtype, cols);
+  if (row * static_cast<std::size_t>(3 * nh * hd) != t.nbytes)
+    throw FormatError(file, "has a size that does not match its shape", std::nullopt, t.name);
+  auto buf = std::shared_ptr<std::byte[]>(new std::byte[t.nbytes]);
+  for (std::int64_t h = 0; h < nh; ++h)
+    for (std::int64_t part = 0; part < 3; ++part)
+      for (std::int64_t i = 0; i < hd; ++i) {
+        const std::int64_t from = (h * 3 + part) * hd + i, to = (part * nh + h) * hd + i;
+        std::memcpy(buf.get() + static_cast<std::size_t>(to) * row, t.data + static_cast<std::size_t>(from) * row, row);
+      }
+  TensorView v = t;
+  v.name = name;
+  v.data = buf.get();
+  m.storage.push_back(std::shared_ptr<const void>(buf, buf.get()));
+  return v;
+}
+
 }  // namespace
 
 std::unique_ptr<ModelData> load_hf(const fs::path& path) {
@@ -338,6 +410,7 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
   switch (spec->hf_family) {
     case HfConfigFamily::Gpt2: m->config = gpt2_config(r, *spec); break;
     case HfConfigFamily::LlamaLike: m->config = llama_like_config(r, *spec); break;
+    case HfConfigFamily::NeoX: m->config = neox_config(r, *spec); break;
     case HfConfigFamily::None: break;
   }
   m->config.validate();
@@ -347,7 +420,8 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
   const auto rules = name_rules(*spec);
   // Buffers some checkpoints save that are not weights: rotary frequency
   // tables (recomputed from the config) and GPT-2's causal-mask buffers.
-  static const std::regex buffers(R"(^.*rotary_emb\.inv_freq$|^(?:transformer\.)?h\.\d+\.attn\.(?:bias|masked_bias)$)");
+  static const std::regex buffers(
+      R"(^.*rotary_emb\.inv_freq$|^(?:transformer\.)?h\.\d+\.attn\.(?:bias|masked_bias)$|^gpt_neox\.layers\.\d+\.attention\.(?:bias|masked_bias)$)");
   for (const auto& [name, entry] : ck.tensors) {
     const auto& [view, file] = entry;
     bool known = false;
@@ -355,7 +429,9 @@ std::unique_ptr<ModelData> load_hf(const fs::path& path) {
       std::smatch match;
       if (!std::regex_match(name, match, rule.pattern)) continue;
       const std::string canonical = match.format(rule.canonical);
-      TensorView v = rule.transposed ? transpose_to_f32(view, canonical, *m, file) : view;
+      TensorView v = rule.transposed    ? transpose_to_f32(view, canonical, *m, file)
+                     : rule.heads_qkv ? heads_qkv_to_blocks(view, canonical, m->config, *m, file)
+                                      : view;
       v.name = canonical;
       m->tensors[canonical] = std::move(v);
       m->source_names[canonical] = name;

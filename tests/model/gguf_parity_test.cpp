@@ -46,6 +46,9 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                                            // Gemma 2: soft-capping and window from metadata,
                                            // llama.cpp's query scale (head_dim).
                                            Case{"gemma2.F32", 1e-4f, true},
+                                           // GPT-NeoX: q/k/v regrouped by the converter,
+                                           // partial rotary, parallel residual.
+                                           Case{"gptneox.F32", 1e-4f, true},
                                            // Q8_0 products round the activations to 8 bits, as
                                            // llama.cpp does (and match llama.cpp to the bit:
                                            // conformance_test); transformers multiplies the

@@ -149,8 +149,11 @@ TEST(LoadErrors, BadConfig) {
   c.config.erase("hidden_size");
   expect_error<FormatError>(s.write(c), "config.json", "", "hidden_size");
   c = read_fixture();
-  c.config["rope_parameters"]["rope_type"] = "yarn";
-  expect_error<UnsupportedModel>(s.write(c), "config.json", "", "yarn");
+  c.config["rope_parameters"]["rope_type"] = "dynamic";
+  expect_error<UnsupportedModel>(s.write(c), "config.json", "", "dynamic");
+  c = read_fixture();
+  c.config["rope_parameters"]["rope_type"] = "yarn";  // without its factor
+  expect_error<FormatError>(s.write(c), "config.json", "", "factor");
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST_P(HfParity, GreedyTokensMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Models, HfParity,
                          ::testing::Values("gpt2", "llama", "llama-bias", "llama-tied-bf16-sharded", "qwen2-f16",
-                                           "mistral-window6", "gemma2", "llama-rope-linear", "llama-rope-llama3",
+                                           "mistral-window6", "gemma2", "gptneox", "llama-rope-linear", "llama-rope-llama3",
                                            "llama-rope-yarn"),
                          [](const auto& info) {
                            std::string n = info.param;
@@ -96,27 +96,33 @@ TEST(Session, RejectsBadTokensAndOverflowWithoutChangingState) {
 }
 
 // A fixture tests a feature only if the feature shows: the same weights
-// with the field removed from config.json must be far from the reference.
+// with the field removed from config.json (or set to the value that turns
+// the feature off) must be far from the reference.
 TEST(HfParityFeatures, DroppingTheFieldChangesTheLogits) {
   namespace fs = std::filesystem;
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"llama-rope-linear", "rope_scaling"},   {"llama-rope-llama3", "rope_scaling"},
-      {"llama-rope-yarn", "rope_scaling"},     {"gemma2", "attn_logit_softcapping"},
-      {"gemma2", "final_logit_softcapping"},   {"gemma2", "query_pre_attn_scalar"},
-      {"gemma2", "sliding_window"}};
-  for (const auto& [name, field] : cases) {
+  struct Case {
+    std::string model, field;
+    nlohmann::json off;  // null: remove the field
+  };
+  const std::vector<Case> cases = {
+      {"llama-rope-linear", "rope_scaling", nullptr},     {"llama-rope-llama3", "rope_scaling", nullptr},
+      {"llama-rope-yarn", "rope_scaling", nullptr},       {"gemma2", "attn_logit_softcapping", nullptr},
+      {"gemma2", "final_logit_softcapping", nullptr},     {"gemma2", "query_pre_attn_scalar", nullptr},
+      {"gemma2", "sliding_window", nullptr},              {"gptneox", "use_parallel_residual", false}};
+  for (const auto& [name, field, off] : cases) {
     const fs::path src = test::data_path("models/" + name);
     const fs::path dir = fs::temp_directory_path() / ("gpt_feature_" + name + std::to_string(::getpid()));
     fs::create_directories(dir);
     fs::copy_file(src / "model.safetensors", dir / "model.safetensors", fs::copy_options::overwrite_existing);
     nlohmann::json config = test::read_json((src / "config.json").string());
     ASSERT_TRUE(config.contains(field)) << name << " " << field;
-    config.erase(field);
+    if (off.is_null()) config.erase(field);
+    else config[field] = off;
     std::ofstream(dir / "config.json") << config.dump();
     const Reference ref = read_reference(src.string() + "/reference.json");
     Session s(Model::load(dir.string()));
     const float diff = test::max_abs_diff(s.forward(ref.tokens), ref.logits);
-    std::printf("[ measure  ] %s without %s: max abs logit diff = %.3g\n", name.c_str(), field.c_str(), double(diff));
+    std::printf("[ measure  ] %s with %s off: max abs logit diff = %.3g\n", name.c_str(), field.c_str(), double(diff));
     EXPECT_GT(diff, 1e-2f) << name << " " << field;
     fs::remove_all(dir);
   }
