@@ -17,7 +17,8 @@ logits, 20 greedy tokens) computed by transformers loading the GGUF file:
                     checkpoints of the same names; their references are
                     transformers on those checkpoints (see the functions)
 
-    python tools/make_gguf_fixtures.py --rope | --gemma2 | --gptneox   # only those
+    python tools/make_gguf_fixtures.py --rope | --gemma2 | --gptneox | --qwen3   # only those
+  qwen3.F32.gguf (--qwen3 only; transformers >= 4.51): from tests/data/models/qwen3
 """
 import json
 import math
@@ -93,7 +94,11 @@ def write_llama(path, qtype, arch="llama", src_name="llama"):
     elif kind is not None:
         raise ValueError(f"rope scaling {kind} is not written by this script")
     w.add_layer_norm_rms_eps(c.rms_norm_eps)
-    w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    if head_dim != c.hidden_size // c.num_attention_heads:
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
+    w.add_rope_dimension_count(head_dim)
     w.add_vocab_size(c.vocab_size)
     byte_vocab(w, c.vocab_size)
     names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
@@ -104,7 +109,8 @@ def write_llama(path, qtype, arch="llama", src_name="llama"):
                  "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
                  "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
                  "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-                 "mlp.down_proj.weight": "ffn_down.weight"}
+                 "mlp.down_proj.weight": "ffn_down.weight",
+                 "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight"}
     for name, t in m.state_dict().items():
         if name == "lm_head.weight" and c.tie_word_embeddings:
             continue
@@ -333,6 +339,11 @@ if __name__ == "__main__":
         sys.exit(0)
     if sys.argv[1:] == ["--gemma2"]:
         write_gemma2(os.path.join(OUT, "gemma2.F32.gguf"))
+        sys.exit(0)
+    if sys.argv[1:] == ["--qwen3"]:  # needs transformers >= 4.51
+        path = os.path.join(OUT, "qwen3.F32.gguf")
+        write_llama(path, gguf.GGMLQuantizationType.F32, arch="qwen3", src_name="qwen3")
+        shutil.copy(os.path.join(ROOT, "models", "qwen3", "reference.json"), path.replace(".gguf", ".reference.json"))
         sys.exit(0)
     if sys.argv[1:] == ["--gptneox"]:
         write_gptneox(os.path.join(OUT, "gptneox.F32.gguf"))

@@ -5,6 +5,9 @@ and Hugging Face transformers.
     python3 -m venv .venv && .venv/bin/pip install torch transformers safetensors
     .venv/bin/python tools/make_reference_fixtures.py        # writes tests/data/{ops,models}
     .venv/bin/python tools/make_reference_fixtures.py --only llama-bias   # one checkpoint
+Most checkpoints were written with transformers 4.45.2 (torch 1.13); qwen3 and
+gemma3-text need transformers >= 4.51 and are written only with --only
+(they were made with transformers 4.57.1, torch 2.5.1).
 
 Everything is seeded, so a rerun with the same library versions rewrites the
 same numbers. Outputs:
@@ -284,6 +287,31 @@ def models(only=None):
         tie_word_embeddings=False, bos_token_id=0, eos_token_id=2))
     perturb(neox, 11)
     save_model("gptneox", neox, seed=11)
+
+    # Qwen3 (transformers >= 4.51): q/k RMSNorms per head, head_dim 24 !=
+    # hidden / heads, an untied output.
+    if only in ("qwen3", "gemma3-text"):
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+        qwen3 = Qwen3ForCausalLM(Qwen3Config(
+            vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=24, rope_theta=1000000.0, max_position_embeddings=128,
+            tie_word_embeddings=False, bos_token_id=1, eos_token_id=2))
+        perturb(qwen3, 12)
+        save_model("qwen3", qwen3, seed=12)
+
+        # Gemma 3 text (transformers >= 4.50): 6 layers, the 6th global
+        # (rope base 1e6, linear rope scaling 4), the others windowed (4,
+        # rope base 10000, unscaled); q/k norms; (1 + w) norms.
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+        gemma3 = Gemma3ForCausalLM(Gemma3TextConfig(
+            vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=24, sliding_window=4,
+            rope_theta=1000000.0, rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 4.0},
+            max_position_embeddings=128, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+            attn_implementation="eager"))
+        perturb(gemma3, 13)
+        gemma3.tie_weights()
+        save_model("gemma3-text", gemma3, seed=13, load_kwargs={"attn_implementation": "eager"})
 
 
 def _dtype_arg():

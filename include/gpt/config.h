@@ -58,7 +58,9 @@ struct RopeConfig {
 struct LayerConfig {
   std::int64_t sliding_window = 0;  // attend only to the last N positions; 0 = all
   float rope_theta = 0.0f;          // rope base of this layer; 0 = ModelConfig::rope.theta
-  float rope_freq_scale = 0.0f;     // angle scale of this layer; 0 = ModelConfig::rope.freq_scale
+  // false: this layer's rope ignores the model's rope scaling (freq_factors,
+  // freq_scale, attn_factor): Gemma 3's sliding-window layers.
+  bool rope_scaled = true;
 };
 
 // Which RMS/LayerNorms a decoder block has, all with the model's NormKind
@@ -134,9 +136,8 @@ struct ModelConfig {
 
   // Layer l's window and rope base, with the model-wide defaults filled in.
   LayerConfig layer(std::int64_t l) const {
-    LayerConfig lc = layers.empty() ? LayerConfig{sliding_window, rope.theta, rope.freq_scale} : layers[static_cast<std::size_t>(l)];
+    LayerConfig lc = layers.empty() ? LayerConfig{sliding_window, rope.theta} : layers[static_cast<std::size_t>(l)];
     if (lc.rope_theta == 0.0f) lc.rope_theta = rope.theta;
-    if (lc.rope_freq_scale == 0.0f) lc.rope_freq_scale = rope.freq_scale;
     return lc;
   }
 };

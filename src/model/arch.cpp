@@ -48,6 +48,13 @@ const std::vector<TensorNameRule> kGpt2Names = {
     {R"(^(?:transformer\.)?h\.(\d+)\.mlp\.c_proj\.bias$)", "blk.$1.ffn_down.bias"},
 };
 
+// Qwen3: Llama's names plus an RMSNorm over each query and key head.
+std::vector<TensorNameRule> with_qk_norms(std::vector<TensorNameRule> names) {
+  names.push_back({R"(^model\.layers\.(\d+)\.self_attn\.q_norm\.weight$)", "blk.$1.attn_q_norm.weight"});
+  names.push_back({R"(^model\.layers\.(\d+)\.self_attn\.k_norm\.weight$)", "blk.$1.attn_k_norm.weight"});
+  return names;
+}
+
 // Gemma 2/3: sandwich norms (post-attention / pre- and post-feedforward),
 // q/k norms (Gemma 3).
 const std::vector<TensorNameRule> kGemmaNames = {
@@ -106,6 +113,13 @@ std::vector<ArchSpec> build() {
     s.hf_tensor_names = kLlamaNames;
     a.push_back(s);
   }
+  {  // Qwen3: Llama with q/k RMSNorms per head (before rotary), head_dim of
+     // its own, no biases unless attention_bias.
+    ArchSpec s = make("qwen3", {"qwen3"}, HfConfigFamily::LlamaLike, rms_rotary_gated(Activation::SiLU));
+    s.base.norms.qk = true;
+    s.hf_tensor_names = with_qk_norms(kLlamaNames);
+    a.push_back(s);
+  }
   {  // GPT-2: LayerNorm, learned positions, fused qkv, biases everywhere.
     ModelConfig c;
     c.norm = NormKind::LayerNorm;
@@ -139,9 +153,15 @@ std::vector<ArchSpec> build() {
     c.norms = NormLayout{.pre_attn = true, .post_attn = true, .pre_ffn = true, .post_ffn = true, .qk = true};
     c.tied_embeddings = true;
     c.norm_eps = 1e-6f;
-    // GGUF only so far: its Hugging Face form (model_type gemma3_text,
-    // (1 + w) norm weights: norm_weight_offset 1) has no parity fixture yet.
-    ArchSpec s = make("gemma3", {}, HfConfigFamily::None, c);
+    // Hugging Face form: model_type gemma3_text, (1 + w) norm weights, the
+    // windowed layers' rope base rope_local_base_freq, unscaled.
+    ArchSpec s = make("gemma3", {"gemma3_text"}, HfConfigFamily::LlamaLike, c);
+    s.hf_tensor_names = kGemmaNames;
+    s.hf_fields = {"attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "hidden_activation",
+                   "rope_local_base_freq"};
+    s.hf_norm_weight_offset = 1.0f;
+    s.hf_swa_pattern = 6;
+    s.hf_local_rope_theta = "rope_local_base_freq";
     s.gguf_keys = {{"attention.sliding_window"}, {"attention.sliding_window_pattern"}, {"rope.freq_base_swa"},
                    {"final_logit_softcapping"}};
     s.gguf_swa_pattern = 6;
@@ -149,6 +169,7 @@ std::vector<ArchSpec> build() {
     s.scale_embeddings = true;
     s.gemma_query_scale = true;
     s.gemma_query_scale_layers = 62;
+    s.swa_rope_unscaled = true;
     a.push_back(s);
   }
   {  // Gemma 2: Gemma 3's layout without q/k norms; attention and final
@@ -237,6 +258,7 @@ const std::vector<HfRefusedField> kHfRefusedFields = {
     {"alibi", {"false"}},
     {"no_rope_layers", {}},
     {"rope_interleaved", {"false"}},
+    {"use_bidirectional_attention", {"false"}},
 };
 
 const std::vector<ArchSpec>& architectures() {

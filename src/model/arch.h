@@ -54,6 +54,9 @@ struct ArchSpec {
   // pattern for the architecture; a file's sliding_window_pattern overrides);
   // 0 = all layers when the file declares a window.
   std::int64_t gguf_swa_pattern = 0;
+  // The sliding-window layers' rope ignores the model's rope scaling (Gemma 3,
+  // in transformers and llama.cpp alike).
+  bool swa_rope_unscaled = false;
   float gguf_rope_theta_swa = 10000.0f;      // rope base of the windowed layers when the file omits it (0: the file's rope base)
   bool scale_embeddings = false;   // embeddings * sqrt(d_model) (Gemma)
   // Attention scale query_pre_attn_scalar^-1/2 (Gemma); GGUF files do not
@@ -69,7 +72,10 @@ struct ArchSpec {
   // layer_types (as gguf_swa_pattern; 0 = every layer).
   std::vector<const char*> hf_fields;
   float hf_norm_weight_offset = 0.0f;
-  std::int64_t hf_swa_pattern = 0;
+  std::int64_t hf_swa_pattern = 0;  // config.json's sliding_window_pattern overrides
+  // Field holding the rope base of the windowed layers (Gemma 3); null:
+  // all layers use rope_theta.
+  const char* hf_local_rope_theta = nullptr;
   std::vector<TensorNameRule> hf_tensor_names;
   // Hugging Face's attention_bias adds a bias to the output projection too
   // (Llama); false: q/k/v only (Qwen2).

@@ -59,8 +59,6 @@ void ModelConfig::validate() const {
     if (layers[l].sliding_window < 0) fail("layer " + std::to_string(l) + ": sliding window must not be negative");
     if (!(layers[l].rope_theta >= 0.0f) || !std::isfinite(layers[l].rope_theta))
       fail("layer " + std::to_string(l) + ": rope theta must be positive and finite");
-    if (!(layers[l].rope_freq_scale >= 0.0f) || !std::isfinite(layers[l].rope_freq_scale))
-      fail("layer " + std::to_string(l) + ": rope frequency scale must be positive and finite");
   }
   auto finite = [&](float v, const char* what, bool positive) {
     if (!std::isfinite(v) || (positive ? !(v > 0.0f) : v < 0.0f)) fail(std::string(what) + " must be finite and " +

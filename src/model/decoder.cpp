@@ -190,7 +190,10 @@ struct Session::State {
       if (c.position == PositionKind::Rotary) {
         RopeConfig rope = c.rope;
         rope.theta = lc.rope_theta;
-        rope.freq_scale = lc.rope_freq_scale;
+        if (!lc.rope_scaled) {
+          rope.freq_factors.clear();
+          rope.freq_scale = rope.attn_factor = 1.0f;
+        }
         ops::apply_rope(q, c.n_head, hd, n_past, rope);
         ops::apply_rope(k, c.n_kv_head, hd, n_past, rope);
       }

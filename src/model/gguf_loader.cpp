@@ -170,8 +170,8 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
     for (std::int64_t l = 0; l < static_cast<std::int64_t>(c.layers.size()); ++l) {
       const bool swa = !flags.empty() ? flags[static_cast<std::size_t>(l)] != 0
                                       : (pattern == 0 || l % pattern < pattern - 1);
-      // llama.cpp never scales the rope of sliding-window layers.
-      c.layers[static_cast<std::size_t>(l)] = swa ? LayerConfig{window, theta_swa, 1.0f} : LayerConfig{0, c.rope.theta};
+      c.layers[static_cast<std::size_t>(l)] =
+          swa ? LayerConfig{window, theta_swa, !info->swa_rope_unscaled} : LayerConfig{0, c.rope.theta};
     }
   }
   // llama.cpp applies these biases wherever a file has them (Llama-family

@@ -240,8 +240,9 @@ ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
   // the even layers) when config.json does not list layer_types.
   if (spec.hf_swa_pattern > 0 && c.sliding_window > 0 && !r.has("layer_types") && c.n_layer > 0) {
     if (c.n_layer > 65536) throw UnsupportedModel(r.path + ": num_hidden_layers " + std::to_string(c.n_layer) + " is too large");
-    for (std::int64_t l = 0; l < c.n_layer; ++l)
-      c.layers.push_back({l % spec.hf_swa_pattern < spec.hf_swa_pattern - 1 ? c.sliding_window : 0, 0.0f});
+    const std::int64_t pattern = r.get<std::int64_t>("sliding_window_pattern", spec.hf_swa_pattern);
+    if (pattern <= 0) throw FormatError(r.path, "field 'sliding_window_pattern' must be positive");
+    for (std::int64_t l = 0; l < c.n_layer; ++l) c.layers.push_back({l % pattern < pattern - 1 ? c.sliding_window : 0, 0.0f});
   }
   if (r.has("layer_types")) {
     const json& types = r.j["layer_types"];
@@ -254,6 +255,13 @@ ModelConfig llama_like_config(const ConfigReader& r, const ArchSpec& spec) {
       else if (t == "sliding_attention" && c.sliding_window > 0) c.layers.push_back({c.sliding_window, 0.0f});
       else throw UnsupportedModel(r.path + ": field 'layer_types' entry " + t.dump() + " is not supported");
     }
+  }
+  // Windowed layers with a rope of their own (Gemma 3: base
+  // rope_local_base_freq, no rope scaling).
+  for (LayerConfig& lc : c.layers) {
+    if (lc.sliding_window == 0) continue;
+    if (spec.hf_local_rope_theta) lc.rope_theta = r.get<float>(spec.hf_local_rope_theta, 10000.0f);
+    lc.rope_scaled = !spec.swa_rope_unscaled;
   }
   c.bos_token_id = r.get<std::int64_t>("bos_token_id", -1);
   read_eos(r, c);

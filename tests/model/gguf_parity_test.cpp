@@ -49,6 +49,7 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                                            // GPT-NeoX: q/k/v regrouped by the converter,
                                            // partial rotary, parallel residual.
                                            Case{"gptneox.F32", 1e-4f, true},
+                                           Case{"qwen3.F32", 1e-4f, true},  // q/k norms, head_dim 24
                                            // Q8_0 products round the activations to 8 bits, as
                                            // llama.cpp does (and match llama.cpp to the bit:
                                            // conformance_test); transformers multiplies the

@@ -209,6 +209,7 @@ TEST(RefusedHfFields, EachIsRefusedByName) {
       {"alibi", true},
       {"no_rope_layers", {1, 1}},
       {"rope_interleaved", true},
+      {"use_bidirectional_attention", true},
       {"use_sliding_window", true},
       {"layer_types", {"sliding_attention", "full_attention"}},
       {"hidden_act", "gelu_quick"},
