@@ -17,8 +17,9 @@ logits, 20 greedy tokens) computed by transformers loading the GGUF file:
                     checkpoints of the same names; their references are
                     transformers on those checkpoints (see the functions)
 
-    python tools/make_gguf_fixtures.py --rope | --gemma2 | --gptneox | --qwen3   # only those
-  qwen3.F32.gguf (--qwen3 only; transformers >= 4.51): from tests/data/models/qwen3
+    python tools/make_gguf_fixtures.py --rope | --gemma2 | --gptneox | --qwen3 | --phi3   # only those
+  qwen3.F32.gguf, phi3.F32.gguf (--qwen3, --phi3 only; transformers >= 4.51):
+                    from tests/data/models/qwen3 and phi3
 """
 import json
 import math
@@ -317,6 +318,55 @@ def write_gptneox(path):
     print(os.path.basename(path), os.path.getsize(path), "bytes")
 
 
+def write_phi3(path):
+    """The Phi-3 checkpoint of tools/make_reference_fixtures.py as llama.cpp's
+    converter writes it (fused attn_qkv, fused gate and up in ffn_up, the
+    window in metadata). llama.cpp does not apply Phi-3's window, so the
+    reference is transformers on the source checkpoint without it."""
+    from transformers import AutoModelForCausalLM
+    src = os.path.join(ROOT, "models", "phi3")
+    m = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
+    c = m.config
+    w = gguf.GGUFWriter(path, "phi3")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
+    w.add_rope_freq_base(c.rope_theta)
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_sliding_window(c.sliding_window)
+    byte_vocab(w, c.vocab_size)
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    per_layer = {"input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
+                 "self_attn.qkv_proj.weight": "attn_qkv.weight", "self_attn.o_proj.weight": "attn_output.weight",
+                 "mlp.gate_up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
+    for key, t in m.state_dict().items():
+        parts = key.split(".")
+        out = names[key] if key in names else f"blk.{parts[2]}." + per_layer[".".join(parts[3:])]
+        w.add_tensor(out, t.numpy().astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    ref = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, sliding_window=None).eval()
+    g = torch.Generator().manual_seed(214)
+    tokens = torch.randint(0, c.vocab_size, (1, 16), generator=g)
+    logits = ref(tokens, use_cache=False).logits[0]
+    seq, greedy = tokens.clone(), []
+    for _ in range(20):
+        nxt = int(ref(seq, use_cache=False).logits[0, -1].argmax())
+        greedy.append(nxt)
+        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+    with open(path.replace(".gguf", ".reference.json"), "w") as f:
+        json.dump({"tokens": tokens[0].tolist(), "greedy": greedy,
+                   "logits": [[float(f"{v:.8g}") for v in row] for row in logits.tolist()]}, f)
+    print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
+
+
 def scaled_rope_fixtures():
     """Rope-scaled Llama GGUF files converted from the checkpoints of
     tools/make_reference_fixtures.py (linear: metadata; llama3: the
@@ -344,6 +394,9 @@ if __name__ == "__main__":
         path = os.path.join(OUT, "qwen3.F32.gguf")
         write_llama(path, gguf.GGMLQuantizationType.F32, arch="qwen3", src_name="qwen3")
         shutil.copy(os.path.join(ROOT, "models", "qwen3", "reference.json"), path.replace(".gguf", ".reference.json"))
+        sys.exit(0)
+    if sys.argv[1:] == ["--phi3"]:  # needs transformers >= 4.51
+        write_phi3(os.path.join(OUT, "phi3.F32.gguf"))
         sys.exit(0)
     if sys.argv[1:] == ["--gptneox"]:
         write_gptneox(os.path.join(OUT, "gptneox.F32.gguf"))

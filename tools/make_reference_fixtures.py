@@ -5,8 +5,8 @@ and Hugging Face transformers.
     python3 -m venv .venv && .venv/bin/pip install torch transformers safetensors
     .venv/bin/python tools/make_reference_fixtures.py        # writes tests/data/{ops,models}
     .venv/bin/python tools/make_reference_fixtures.py --only llama-bias   # one checkpoint
-Most checkpoints were written with transformers 4.45.2 (torch 1.13); qwen3 and
-gemma3-text need transformers >= 4.51 and are written only with --only
+Most checkpoints were written with transformers 4.45.2 (torch 1.13); qwen3,
+gemma3-text and phi3 need transformers >= 4.51 and are written only with --only
 (they were made with transformers 4.57.1, torch 2.5.1).
 
 Everything is seeded, so a rerun with the same library versions rewrites the
@@ -290,7 +290,7 @@ def models(only=None):
 
     # Qwen3 (transformers >= 4.51): q/k RMSNorms per head, head_dim 24 !=
     # hidden / heads, an untied output.
-    if only in ("qwen3", "gemma3-text"):
+    if only in ("qwen3", "gemma3-text", "phi3"):
         from transformers import Qwen3Config, Qwen3ForCausalLM
         qwen3 = Qwen3ForCausalLM(Qwen3Config(
             vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -312,6 +312,16 @@ def models(only=None):
         perturb(gemma3, 13)
         gemma3.tie_weights()
         save_model("gemma3-text", gemma3, seed=13, load_kwargs={"attn_implementation": "eager"})
+
+        # Phi-3 (4k form): fused qkv_proj and gate_up_proj; a window of 6,
+        # which transformers >= 4.48 applies to every layer.
+        from transformers import Phi3Config, Phi3ForCausalLM
+        phi3 = Phi3ForCausalLM(Phi3Config(
+            vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, rope_theta=10000.0, max_position_embeddings=128, original_max_position_embeddings=128,
+            sliding_window=6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0))
+        perturb(phi3, 14)
+        save_model("phi3", phi3, seed=14)
 
 
 def _dtype_arg():

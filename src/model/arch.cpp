@@ -88,6 +88,20 @@ const std::vector<TensorNameRule> kNeoXNames = {
     {R"(^gpt_neox\.layers\.(\d+)\.mlp\.dense_4h_to_h\.(weight|bias)$)", "blk.$1.ffn_down.$2"},
 };
 
+// Phi-3: fused q/k/v ([q | k | v], as canonical) and fused gate/up
+// (bind_weights splits it).
+const std::vector<TensorNameRule> kPhi3Names = {
+    {R"(^model\.embed_tokens\.weight$)", "token_embd.weight"},
+    {R"(^model\.norm\.weight$)", "output_norm.weight"},
+    {R"(^lm_head\.weight$)", "output.weight"},
+    {R"(^model\.layers\.(\d+)\.input_layernorm\.weight$)", "blk.$1.attn_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.post_attention_layernorm\.weight$)", "blk.$1.ffn_norm.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.qkv_proj\.weight$)", "blk.$1.attn_qkv.weight"},
+    {R"(^model\.layers\.(\d+)\.self_attn\.o_proj\.weight$)", "blk.$1.attn_output.weight"},
+    {R"(^model\.layers\.(\d+)\.mlp\.gate_up_proj\.weight$)", "blk.$1.ffn_up.weight"},
+    {R"(^model\.layers\.(\d+)\.mlp\.down_proj\.weight$)", "blk.$1.ffn_down.weight"},
+};
+
 ArchSpec make(const char* name, std::vector<const char*> hf_types, HfConfigFamily family, const ModelConfig& base) {
   ArchSpec s;
   s.name = name;
@@ -118,6 +132,14 @@ std::vector<ArchSpec> build() {
     ArchSpec s = make("qwen3", {"qwen3"}, HfConfigFamily::LlamaLike, rms_rotary_gated(Activation::SiLU));
     s.base.norms.qk = true;
     s.hf_tensor_names = with_qk_norms(kLlamaNames);
+    a.push_back(s);
+  }
+  {  // Phi-3: Llama's math with fused projections. longrope scaling (Phi-3
+     // 128k, Phi-3.5) is refused by the rope-scaling reader.
+    ArchSpec s = make("phi3", {"phi3"}, HfConfigFamily::LlamaLike, rms_rotary_gated(Activation::SiLU));
+    s.gguf_keys = {{"attention.sliding_window"}};
+    s.gguf_window_ignored = true;  // as llama.cpp; transformers >= 4.48 applies it (the Hugging Face form here too)
+    s.hf_tensor_names = kPhi3Names;
     a.push_back(s);
   }
   {  // GPT-2: LayerNorm, learned positions, fused qkv, biases everywhere.

@@ -66,6 +66,9 @@ struct ArchSpec {
   std::int64_t gemma_query_scale_layers = 0;
   // GGUF defaults llama.cpp assumes when the file omits the key.
   std::int64_t gguf_default_window = 0;  // attention.sliding_window
+  // llama.cpp reads the file's window and does not apply it (Phi-3, whose
+  // converted files carry a window its graph leaves out): we do the same.
+  bool gguf_window_ignored = false;
   // Hugging Face form: config fields of kHfRefusedFields this architecture
   // reads (soft-capping, query_pre_attn_scalar), the (1 + w) norm offset,
   // and the sliding-window layer pattern when config.json has no

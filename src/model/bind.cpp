@@ -77,6 +77,29 @@ struct Binder {
   }
 };
 
+// A gated MLP stored as one fused gate-and-up matrix (Phi-3's gate_up_proj;
+// its GGUF ffn_up with 2 * d_ff rows and no ffn_gate): the first d_ff rows
+// are the gate, the rest the up projection, as transformers' chunk(2) and
+// llama.cpp's fused SwiGLU split it. Two views of the same rows.
+void split_gate_up(ModelData& m, const std::string& p) {
+  const std::int64_t d_ff = m.config.d_ff;
+  auto up = m.tensors.find(p + "ffn_up.weight");
+  if (up == m.tensors.end() || m.tensors.count(p + "ffn_gate.weight") || up->second.shape.size() != 2 ||
+      up->second.shape[0] != 2 * d_ff)
+    return;
+  const TensorView fused = up->second;
+  const std::size_t half = dtype_bytes(fused.dtype, fused.shape[1]) * static_cast<std::size_t>(d_ff);
+  if (fused.nbytes != 2 * half) return;  // the shape check below reports it
+  TensorView gate = fused, upper = fused;
+  gate.name = p + "ffn_gate.weight";
+  gate.shape = upper.shape = {d_ff, fused.shape[1]};
+  gate.nbytes = upper.nbytes = half;
+  upper.data = fused.data + half;
+  m.tensors[gate.name] = gate;
+  up->second = upper;
+  if (auto s = m.source_names.find(p + "ffn_up.weight"); s != m.source_names.end()) m.source_names[gate.name] = s->second;
+}
+
 }  // namespace
 
 void bind_weights(ModelData& m, const std::string& source) {
@@ -145,6 +168,7 @@ void bind_weights(ModelData& m, const std::string& source) {
     L.ffn_norm = b.norm(c.norms.pre_ffn, p + "ffn_norm.weight", d);
     L.ffn_norm_b = b.get_if(ln && c.norms.pre_ffn, p + "ffn_norm.bias", {d});
     L.post_ffn_norm = b.norm(c.norms.post_ffn, p + "post_ffw_norm.weight", d);
+    if (c.gated_mlp) split_gate_up(m, p);
     if (c.gated_mlp) L.w_gate = b.get(p + "ffn_gate.weight", {c.d_ff, d}, true);
     L.w_up = b.get(p + "ffn_up.weight", {c.d_ff, d}, true);
     L.b_up = b.get_if(c.mlp_bias, p + "ffn_up.bias", {c.d_ff});

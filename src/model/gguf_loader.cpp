@@ -140,7 +140,8 @@ std::unique_ptr<ModelData> load_gguf(std::shared_ptr<const io::GgufFile> gguf) {
     c.attention_scale = 1.0f / std::sqrt(q_scalar);
   }
   // Sliding-window layers: window and rope base of their own.
-  if (const std::int64_t window = f.get_int(key("attention.sliding_window"), info->gguf_default_window); window > 0) {
+  if (const std::int64_t window = info->gguf_window_ignored ? 0 : f.get_int(key("attention.sliding_window"), info->gguf_default_window);
+      window > 0) {
     const float theta_swa = f32(key("rope.freq_base_swa"), info->gguf_rope_theta_swa > 0.0f ? info->gguf_rope_theta_swa : c.rope.theta);
     std::int64_t pattern = info->gguf_swa_pattern;
     std::vector<std::int64_t> flags;  // per layer, from an array-valued pattern

@@ -50,6 +50,9 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                                            // partial rotary, parallel residual.
                                            Case{"gptneox.F32", 1e-4f, true},
                                            Case{"qwen3.F32", 1e-4f, true},  // q/k norms, head_dim 24
+                                           // Phi-3: fused gate/up split at load; the file's
+                                           // window is not applied, as llama.cpp does not.
+                                           Case{"phi3.F32", 1e-4f, true},
                                            // Q8_0 products round the activations to 8 bits, as
                                            // llama.cpp does (and match llama.cpp to the bit:
                                            // conformance_test); transformers multiplies the

@@ -56,7 +56,7 @@ TEST_P(HfParity, GreedyTokensMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Models, HfParity,
                          ::testing::Values("gpt2", "llama", "llama-bias", "llama-tied-bf16-sharded", "qwen2-f16",
-                                           "mistral-window6", "gemma2", "gemma3-text", "gptneox", "qwen3", "llama-rope-linear", "llama-rope-llama3",
+                                           "mistral-window6", "gemma2", "gemma3-text", "gptneox", "qwen3", "phi3", "llama-rope-linear", "llama-rope-llama3",
                                            "llama-rope-yarn"),
                          [](const auto& info) {
                            std::string n = info.param;
@@ -110,7 +110,7 @@ TEST(HfParityFeatures, DroppingTheFieldChangesTheLogits) {
       {"gemma2", "final_logit_softcapping", nullptr},     {"gemma2", "query_pre_attn_scalar", nullptr},
       {"gemma2", "sliding_window", nullptr},              {"gptneox", "use_parallel_residual", false},
       {"gemma3-text", "rope_scaling", nullptr},           {"gemma3-text", "rope_local_base_freq", 1000000.0},
-      {"gemma3-text", "sliding_window", 1000}};
+      {"gemma3-text", "sliding_window", 1000},            {"phi3", "sliding_window", nullptr}};
   for (const auto& [name, field, off] : cases) {
     const fs::path src = test::data_path("models/" + name);
     const fs::path dir = fs::temp_directory_path() / ("gpt_feature_" + name + std::to_string(::getpid()));
