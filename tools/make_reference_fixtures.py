@@ -249,17 +249,24 @@ def models(only=None):
     perturb(biased, 6)
     save_model("llama-bias", biased, seed=6)
 
+    # The checkpoints below are smaller (hidden 32, vocab 128: about 110 KB
+    # each) to keep tests/data small.
+    small = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                 bos_token_id=1, eos_token_id=2)
+
     # Rope scaling, one checkpoint per type transformers computes: the
-    # factors are chosen so that some rotary pairs of the 16-dim heads are
+    # factors are chosen so that some rotary pairs of the 8-dim heads are
     # left alone, some scaled fully and some blended.
     scalings = {
         "llama-rope-linear": {"rope_type": "linear", "factor": 4.0},
         "llama-rope-llama3": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                              "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
+                              "high_freq_factor": 4.0, "original_max_position_embeddings": 256},
         "llama-rope-yarn": {"rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0},
     }
     for i, (name, scaling) in enumerate(scalings.items()):
-        scaled = LlamaForCausalLM(LlamaConfig(tie_word_embeddings=False, rope_scaling=scaling, **llama_kw))
+        scaled = LlamaForCausalLM(LlamaConfig(tie_word_embeddings=False, rope_scaling=scaling, rope_theta=50000.0,
+                                              rms_norm_eps=1e-5, **small))
         perturb(scaled, 7 + i)
         save_model(name, scaled, seed=7 + i)
 
@@ -270,10 +277,8 @@ def models(only=None):
     # path skips the attention soft-capping.
     from transformers import Gemma2Config, Gemma2ForCausalLM
     gemma2 = Gemma2ForCausalLM(Gemma2Config(
-        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=24, sliding_window=6,
-        attn_logit_softcapping=5.0, final_logit_softcapping=3.0, max_position_embeddings=128,
-        rope_theta=10000.0, bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager"))
+        **small, head_dim=8, query_pre_attn_scalar=12, sliding_window=6, attn_logit_softcapping=5.0,
+        final_logit_softcapping=3.0, rope_theta=10000.0, pad_token_id=0, attn_implementation="eager"))
     perturb(gemma2, 10)
     gemma2.tie_weights()
     save_model("gemma2", gemma2, seed=10, load_kwargs={"attn_implementation": "eager"})
@@ -282,20 +287,17 @@ def models(only=None):
     # head by head, parallel residual, LayerNorm and biases everywhere.
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
     neox = GPTNeoXForCausalLM(GPTNeoXConfig(
-        vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+        vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
         rotary_pct=0.5, rotary_emb_base=10000, max_position_embeddings=128, use_parallel_residual=True,
         tie_word_embeddings=False, bos_token_id=0, eos_token_id=2))
     perturb(neox, 11)
     save_model("gptneox", neox, seed=11)
 
-    # Qwen3 (transformers >= 4.51): q/k RMSNorms per head, head_dim 24 !=
+    # Qwen3 (transformers >= 4.51): q/k RMSNorms per head, head_dim 12 !=
     # hidden / heads, an untied output.
     if only in ("qwen3", "gemma3-text", "phi3"):
         from transformers import Qwen3Config, Qwen3ForCausalLM
-        qwen3 = Qwen3ForCausalLM(Qwen3Config(
-            vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=24, rope_theta=1000000.0, max_position_embeddings=128,
-            tie_word_embeddings=False, bos_token_id=1, eos_token_id=2))
+        qwen3 = Qwen3ForCausalLM(Qwen3Config(**small, head_dim=12, rope_theta=1000000.0, tie_word_embeddings=False))
         perturb(qwen3, 12)
         save_model("qwen3", qwen3, seed=12)
 
@@ -304,11 +306,9 @@ def models(only=None):
         # rope base 10000, unscaled); q/k norms; (1 + w) norms.
         from transformers import Gemma3ForCausalLM, Gemma3TextConfig
         gemma3 = Gemma3ForCausalLM(Gemma3TextConfig(
-            vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=24, sliding_window=4,
+            **{**small, "num_hidden_layers": 6}, head_dim=8, query_pre_attn_scalar=12, sliding_window=4,
             rope_theta=1000000.0, rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 4.0},
-            max_position_embeddings=128, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-            attn_implementation="eager"))
+            pad_token_id=0, attn_implementation="eager"))
         perturb(gemma3, 13)
         gemma3.tie_weights()
         save_model("gemma3-text", gemma3, seed=13, load_kwargs={"attn_implementation": "eager"})
@@ -316,10 +316,8 @@ def models(only=None):
         # Phi-3 (4k form): fused qkv_proj and gate_up_proj; a window of 6,
         # which transformers >= 4.48 applies to every layer.
         from transformers import Phi3Config, Phi3ForCausalLM
-        phi3 = Phi3ForCausalLM(Phi3Config(
-            vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, rope_theta=10000.0, max_position_embeddings=128, original_max_position_embeddings=128,
-            sliding_window=6, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0))
+        phi3 = Phi3ForCausalLM(Phi3Config(**small, rope_theta=10000.0, original_max_position_embeddings=128,
+                                          sliding_window=6, tie_word_embeddings=False, pad_token_id=0))
         perturb(phi3, 14)
         save_model("phi3", phi3, seed=14)
 

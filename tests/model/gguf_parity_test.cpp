@@ -49,7 +49,7 @@ INSTANTIATE_TEST_SUITE_P(Tiny, GgufParity,
                                            // GPT-NeoX: q/k/v regrouped by the converter,
                                            // partial rotary, parallel residual.
                                            Case{"gptneox.F32", 1e-4f, true},
-                                           Case{"qwen3.F32", 1e-4f, true},  // q/k norms, head_dim 24
+                                           Case{"qwen3.F32", 1e-4f, true},  // q/k norms, head_dim 12 != 32 / 4
                                            // Phi-3: fused gate/up split at load; the file's
                                            // window is not applied, as llama.cpp does not.
                                            Case{"phi3.F32", 1e-4f, true},
