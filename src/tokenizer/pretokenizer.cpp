@@ -138,18 +138,62 @@ std::vector<Span> PreTokenizer::split(std::string_view text) const {
   return pieces;
 }
 
+// CJK ideographs, U+0800..U+4E00 and Hangul, as DeepSeek's tokenizer.json
+// groups them.
+static constexpr const char* kDeepseekCjk = R"([\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+)";
+
 PreTokenizer PreTokenizer::from_gguf_name(const std::string& name) {
   PreTokenizer p;
-  if (name.empty() || name == "default" || name == "gpt2" || name == "gpt-2" || name == "starcoder" ||
-      name == "refact" || name == "olmo" || name == "jais") {
+  // The same splits as the pre-tokenizers of these models' tokenizer.json
+  // (llama.cpp lists them by name the same way); each regex splits the
+  // pieces the previous one left, keeping matches and the text between.
+  if (name.empty() || name == "default" || name == "gpt2" || name == "gpt-2" || name == "olmo" || name == "jais" ||
+      name == "mpt") {
     p.add_regex(kGpt2Pattern);
-  } else if (name == "smollm" || name == "codeshell") {
+  } else if (name == "smollm" || name == "codeshell" || name == "starcoder" || name == "refact" ||
+             name == "command-r") {
+    // Digits(individual_digits) first: every numeric character (\p{N}, so
+    // also "½") on its own, then GPT-2's regex.
     p.add_regex(R"(\p{N})");
     p.add_regex(kGpt2Pattern);
   } else if (name == "llama-bpe" || name == "llama3" || name == "dbrx" || name == "smaug-bpe") {
     p.add_regex(kLlama3Pattern);
   } else if (name == "qwen2" || name == "deepseek-r1-qwen") {
     p.add_regex(kQwen2Pattern);
+  } else if (name == "qwen35") {  // Qwen2's, with combining marks (\p{M}) kept in words
+    p.add_regex(R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)");
+  } else if (name == "falcon") {
+    p.add_regex(R"([\p{P}\$\+<=>\^~\|`]+)");  // Punctuation (ASCII symbols count)
+    p.add_regex(kGpt2Pattern);
+    p.add_regex(R"([0-9][0-9][0-9])");
+  } else if (name == "deepseek-coder") {
+    p.add_regex(R"([\r\n])");
+    p.add_regex(R"(\s?\p{L}+)");
+    p.add_regex(R"(\s?\p{P}+)");
+    p.add_regex(kDeepseekCjk);
+    p.add_regex(R"(\p{N})");
+  } else if (name == "deepseek-llm") {
+    p.add_regex(R"([\r\n])");
+    // Letters with case (Lu, Ll, Lt) as DeepSeek's tokenizer.json lists them.
+    p.add_regex(
+        R"(\s?[A-Za-z\x{B5}\x{C0}-\x{D6}\x{D8}-\x{F6}\x{F8}-\x{1BA}\x{1BC}-\x{1BF}\x{1C4}-\x{293}\x{295}-\x{2AF})"
+        R"(\x{370}-\x{373}\x{376}\x{377}\x{37B}-\x{37D}\x{37F}\x{386}\x{388}-\x{38A}\x{38C}\x{38E}-\x{3A1})"
+        R"(\x{3A3}-\x{3F5}\x{3F7}-\x{481}\x{48A}-\x{52F}\x{531}-\x{556}\x{10A0}-\x{10C5}\x{13A0}-\x{13F5})"
+        R"(\x{13F8}-\x{13FD}\x{1C90}-\x{1CBA}\x{1CBD}-\x{1CBF}\x{1D00}-\x{1D2B}\x{1D6B}-\x{1D77}\x{1D79}-\x{1D9A})"
+        R"(\x{1E00}-\x{1F15}\x{1F18}-\x{1F1D}\x{1F20}-\x{1F45}\x{1F48}-\x{1F4D}\x{1F50}-\x{1F57}\x{1F59}\x{1F5B})"
+        R"(\x{1F5D}\x{1F5F}-\x{1F7D}\x{1F80}-\x{1FB4}\x{1FB6}-\x{1FBC}\x{1FBE}\x{1FC2}-\x{1FC4}\x{1FC6}-\x{1FCC})"
+        R"(\x{1FD0}-\x{1FD3}\x{1FD6}-\x{1FDB}\x{1FE0}-\x{1FEC}\x{1FF2}-\x{1FF4}\x{1FF6}-\x{1FFC}\x{2102}\x{2107})"
+        R"(\x{210A}-\x{2113}\x{2115}\x{2119}-\x{211D}\x{2124}\x{2126}\x{2128}\x{212A}-\x{212D}\x{212F}-\x{2134})"
+        R"(\x{2139}\x{213C}-\x{213F}\x{2145}-\x{2149}\x{214E}\x{2183}\x{2184}\x{2C00}-\x{2C7B}\x{2C7E}-\x{2CE4})"
+        R"(\x{2CEB}-\x{2CEE}\x{2CF2}\x{2CF3}\x{A640}-\x{A66D}\x{A680}-\x{A69B}\x{A722}-\x{A76F}\x{A771}-\x{A787})"
+        R"(\x{A78B}-\x{A78E}\x{AB70}-\x{ABBF}\x{FB00}-\x{FB06}\x{FB13}-\x{FB17}\x{FF21}-\x{FF3A}\x{FF41}-\x{FF5A})"
+        R"(\x{10400}-\x{1044F}\x{104B0}-\x{104D3}\x{104D8}-\x{104FB}\x{10C80}-\x{10CB2}\x{10CC0}-\x{10CF2})"
+        R"(\x{118A0}-\x{118DF}\x{1E900}-\x{1E943}]+)");
+    // ASCII punctuation and symbols, their full-width forms, quotes, ideographic space and stops.
+    p.add_regex(R"(\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)");
+    p.add_regex(R"(\s+$)");
+    p.add_regex(kDeepseekCjk);
+    p.add_regex(R"(\p{N}+)");
   } else {
     throw UnsupportedModel("pre-tokenizer '" + name + "' (tokenizer.ggml.pre) is not supported");
   }
