@@ -5,6 +5,7 @@
 #include "gpt/error.h"
 #include "gpt/model.h"
 #include "gpt/ops.h"
+#include "gpt/perplexity.h"
 #include "gpt/session.h"
 #include "gpt/tensor.h"
 #include "gpt/types.h"
