@@ -52,6 +52,11 @@ RowMatrix rms_norm(const Eigen::Ref<const RowMatrix>& x, const Eigen::Ref<const 
 // with window > 0 only the last `window` of those. scale <= 0 means
 // 1 / sqrt(dk). softcap > 0 caps the scaled scores to
 // softcap * tanh(scores / softcap) before the mask (Gemma 2). Returns [Tq, dv].
+// The attention probabilities alone: softmax(Q K^T * scale + mask), [Tq, Tk]
+// (rows of masked-out keys hold 0).
+RowMatrix attention_probabilities(const Eigen::Ref<const RowMatrix>& q, const Eigen::Ref<const RowMatrix>& k,
+                                  bool causal, std::int64_t q_offset = 0, float scale = 0.0f, std::int64_t window = 0,
+                                  float softcap = 0.0f);
 RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
                                        const Eigen::Ref<const RowMatrix>& k,
                                        const Eigen::Ref<const RowMatrix>& v, bool causal,
@@ -72,11 +77,13 @@ struct AttentionShape {
 // multi-query). Returns Concat(head_1..head_h) = [Tq, n_head*hd]; the output
 // projection W^O is the caller's linear(). Heads are computed on up to
 // `threads` OpenMP threads (the result does not depend on the count).
+// probabilities (optional) receives each query head's attention
+// probabilities, n_head matrices [Tq, Tk].
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
                                const Eigen::Ref<const RowMatrix>& k,
                                const Eigen::Ref<const RowMatrix>& v, const AttentionShape& shape,
                                bool causal, std::int64_t q_offset = 0, std::int64_t window = 0,
-                               int threads = 1);
+                               int threads = 1, std::vector<RowMatrix>* probabilities = nullptr);
 
 // --- linear layers and MLP ---------------------------------------------------
 

@@ -26,6 +26,10 @@ struct SessionOptions {
   // from the shapes). A call that would need more throws InvalidArgument
   // before allocating anything, naming both figures. 0 = no limit.
   std::size_t max_memory_bytes = std::size_t{16} << 30;  // 16 GiB
+  // Keep every layer's and head's attention probabilities for the positions
+  // processed (attention()). Off: no cost. On: n_layer * n_head * N^2 floats
+  // for N positions, counted against max_memory_bytes.
+  bool capture_attention = false;
 };
 
 class Session {
@@ -51,6 +55,12 @@ class Session {
   void truncate(std::int64_t n_tokens);          // keep the first n tokens
 
   const Model& model() const noexcept;
+
+  // With SessionOptions::capture_attention: the attention probabilities of
+  // layer l, query head h at index l * n_head + h, each [position(),
+  // position()]: row i is what position i attended to (keys 0..i; 0 where
+  // masked). Empty when capture is off.
+  const std::vector<RowMatrix>& attention() const noexcept;
 
  private:
   struct State;

@@ -90,6 +90,7 @@ struct Session::State {
   std::int64_t capacity = 0;
   std::int64_t n_past = 0;
   std::vector<RowMatrix> k_cache, v_cache;  // per layer [allocated rows, n_kv_head*hd]
+  std::vector<RowMatrix> attention;         // capture_attention: per layer and head [n_past, n_past]
 
   // Bytes of K and V caches holding `rows` positions, all layers.
   double cache_bytes(std::int64_t rows) const {
@@ -116,7 +117,12 @@ struct Session::State {
   // scratch of a T-token call exceed the session's memory cap.
   void check_memory(std::int64_t rows, std::int64_t T) const {
     if (options.max_memory_bytes == 0) return;
-    const double cache = cache_bytes(rows), scratch = scratch_bytes(T);
+    double cache = cache_bytes(rows), scratch = scratch_bytes(T);
+    if (options.capture_attention) {
+      const auto& c = model->config();
+      const double n = static_cast<double>(n_past + T);
+      cache += sizeof(float) * static_cast<double>(c.n_layer * c.n_head) * n * n;
+    }
     if (cache + scratch > static_cast<double>(options.max_memory_bytes)) {
       auto mib = [](double b) { return std::to_string(static_cast<std::uint64_t>(b / (1024.0 * 1024.0))) + " MiB"; };
       throw InvalidArgument("memory cap: " + std::to_string(rows) + " cached positions and " + std::to_string(T) +
@@ -124,6 +130,19 @@ struct Session::State {
                             ", scratch " + mib(scratch) + "), more than max_memory_bytes = " +
                             mib(static_cast<double>(options.max_memory_bytes)) +
                             "; use a shorter context or prompt batch, or raise the cap");
+    }
+  }
+
+  // Stores one layer's per-head probabilities [T, n_past + T] as rows
+  // n_past.. of the [n_past + T, n_past + T] maps.
+  void keep_attention(std::size_t layer, const std::vector<RowMatrix>& probs, std::int64_t T) {
+    const std::int64_t n = n_past + T;
+    const std::size_t heads = probs.size();
+    if (attention.size() < (layer + 1) * heads) attention.resize(static_cast<std::size_t>(model->config().n_layer) * heads);
+    for (std::size_t h = 0; h < heads; ++h) {
+      RowMatrix& m = attention[layer * heads + h];
+      m.conservativeResizeLike(RowMatrix::Zero(n, n));
+      m.block(n_past, 0, T, n) = probs[h];
     }
   }
 
@@ -201,9 +220,12 @@ struct Session::State {
       RowMatrix& V = v_cache[l];
       K.middleRows(n_past, T) = k;
       V.middleRows(n_past, T) = v;
+      std::vector<RowMatrix> probs;
       const RowMatrix attn = ops::multi_head_attention(q, K.topRows(n_past + T), V.topRows(n_past + T), shape,
                                                        /*causal=*/true, n_past, lc.sliding_window,
-                                                       threads > 0 ? threads : omp_get_max_threads());
+                                                       threads > 0 ? threads : omp_get_max_threads(),
+                                                       options.capture_attention ? &probs : nullptr);
+      if (options.capture_attention) keep_attention(l, probs, T);
       if (c.parallel_residual) {  // the MLP reads the block's input too
         h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
         x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
@@ -262,12 +284,17 @@ Eigen::VectorXf Session::forward_last(std::span<const Token> tokens) {
 
 std::int64_t Session::position() const noexcept { return s_->n_past; }
 std::int64_t Session::context_length() const noexcept { return s_->capacity; }
-void Session::reset() noexcept { s_->n_past = 0; }
+void Session::reset() noexcept {
+  s_->n_past = 0;
+  s_->attention.clear();
+}
 void Session::truncate(std::int64_t n_tokens) {
   if (n_tokens < 0 || n_tokens > s_->n_past)
     throw InvalidArgument("truncate: " + std::to_string(n_tokens) + " is outside [0, " + std::to_string(s_->n_past) + "]");
   s_->n_past = n_tokens;
+  for (RowMatrix& m : s_->attention) m.conservativeResize(n_tokens, n_tokens);
 }
+const std::vector<RowMatrix>& Session::attention() const noexcept { return s_->attention; }
 const Model& Session::model() const noexcept { return *s_->model; }
 
 std::vector<Token> greedy_generate(Session& session, std::span<const Token> prompt, std::int64_t max_new_tokens,

@@ -21,12 +21,9 @@ void softmax_rows(Eigen::Ref<RowMatrix> x) {
   }
 }
 
-RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
-                                       const Eigen::Ref<const RowMatrix>& k,
-                                       const Eigen::Ref<const RowMatrix>& v, bool causal,
-                                       std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
+RowMatrix attention_probabilities(const Eigen::Ref<const RowMatrix>& q, const Eigen::Ref<const RowMatrix>& k,
+                                  bool causal, std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
   if (q.cols() != k.cols()) throw InvalidArgument("attention: Q and K head dims differ");
-  if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
   if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
   RowMatrix scores = (q * k.transpose()) * scale;  // [Tq, Tk]
   if (softcap > 0.0f) scores = ((scores.array() / softcap).tanh() * softcap).matrix();
@@ -42,13 +39,22 @@ RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
     }
   }
   softmax_rows(scores);
-  return scores * v;
+  return scores;
+}
+
+RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
+                                       const Eigen::Ref<const RowMatrix>& k,
+                                       const Eigen::Ref<const RowMatrix>& v, bool causal,
+                                       std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
+  if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
+  return attention_probabilities(q, k, causal, q_offset, scale, window, softcap) * v;
 }
 
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
                                const Eigen::Ref<const RowMatrix>& k,
                                const Eigen::Ref<const RowMatrix>& v, const AttentionShape& s,
-                               bool causal, std::int64_t q_offset, std::int64_t window, int threads) {
+                               bool causal, std::int64_t q_offset, std::int64_t window, int threads,
+                               std::vector<RowMatrix>* probabilities) {
   if (s.n_head <= 0 || s.n_kv_head <= 0 || s.head_dim <= 0 || s.n_head % s.n_kv_head != 0)
     throw InvalidArgument("multi_head_attention: n_head must be a positive multiple of n_kv_head");
   if (q.cols() != s.n_head * s.head_dim || k.cols() != s.n_kv_head * s.head_dim ||
@@ -57,6 +63,7 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
   const std::int64_t group = s.n_head / s.n_kv_head;
   const std::int64_t hd = s.head_dim;
   RowMatrix out(q.rows(), s.n_head * hd);
+  if (probabilities) probabilities->assign(static_cast<std::size_t>(s.n_head), RowMatrix());
   // Each head writes its own columns; a head is worth a thread only when
   // there is more than a row or two of work.
   const bool parallel = threads > 1 && q.rows() * k.rows() >= 256;
@@ -65,9 +72,11 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
   for (std::int64_t h = 0; h < s.n_head; ++h) {
     errors.capture([&] {
       const std::int64_t kv = h / group;
-      out.middleCols(h * hd, hd) =
-          scaled_dot_product_attention(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd),
-                                       v.middleCols(kv * hd, hd), causal, q_offset, s.scale, window, s.softcap);
+      if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
+      RowMatrix p = attention_probabilities(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd), causal, q_offset,
+                                            s.scale, window, s.softcap);
+      out.middleCols(h * hd, hd) = p * v.middleCols(kv * hd, hd);
+      if (probabilities) (*probabilities)[static_cast<std::size_t>(h)] = std::move(p);
     });
   }
   errors.rethrow();
