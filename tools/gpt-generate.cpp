@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "attention_map.h"
 #include "cli.h"
 #include "gpt/generate.h"
 #include "gpt/gpt.h"
@@ -72,6 +73,37 @@ nlohmann::json to_json(const gpt::Completion& c, const gpt::Tokenizer& tok) {
   return j;
 }
 
+// --attention-map: the prompt and the generated tokens run again through a
+// session that keeps the attention probabilities (the same logits as the
+// generation's, which fed them in pieces), written as a page or JSON.
+void write_attention_map(const std::string& file, const gpt::LanguageModel& lm, const gpt::Completion& c,
+                         const fs::path& model_path, int threads, bool quiet) {
+  std::vector<gpt::Token> all = c.prompt_ids;
+  all.insert(all.end(), c.tokens.begin(), c.tokens.end());
+  constexpr std::size_t kMaxTokens = 512;
+  if (all.size() > kMaxTokens)
+    throw gpt::InvalidArgument("--attention-map: " + std::to_string(all.size()) + " tokens; at most " +
+                               std::to_string(kMaxTokens) + " fit in a page (use a shorter prompt or -n)");
+  gpt::SessionOptions so;
+  so.context_length = static_cast<std::int64_t>(all.size());
+  so.threads = threads;
+  so.capture_attention = true;
+  gpt::Session s(lm.model_ptr(), so);
+  s.forward(all);
+  gpt::cli::AttentionMapInput in;
+  in.title = model_path.filename().string();
+  for (gpt::Token t : all) in.labels.push_back(lm.tokenizer().decode(std::vector<gpt::Token>{t}));
+  in.n_prompt = static_cast<std::int64_t>(c.prompt_ids.size());
+  in.n_layer = lm.model().config().n_layer;
+  in.n_head = lm.model().config().n_head;
+  in.maps = &s.attention();
+  if (fs::path(file).extension() == ".json") gpt::cli::write_attention_json(file, in);
+  else gpt::cli::write_attention_html(file, in);
+  if (!quiet)
+    std::fprintf(stderr, "[attention map of %zu tokens, %lld layers x %lld heads: %s]\n", all.size(),
+                 static_cast<long long>(in.n_layer), static_cast<long long>(in.n_head), file.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +145,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "Print one JSON object (text, tokens, finish reason, counts, timings) instead of streaming");
   app.add_option("--logprobs", opt.logprobs, "With --json: each token's log-probability and this many alternatives (0-20)");
   app.add_flag("-q,--quiet", quiet, "No load time or speeds on stderr");
+  std::string attention_map;
+  app.add_option("--attention-map", attention_map,
+                 "After generating, write what the model attended to: FILE.html (a self-contained page: heatmap per "
+                 "layer and head, head average, one token across layers) or FILE.json (probabilities). One "
+                 "completion, non-interactive; at most 512 tokens in all");
   if (auto code = gpt::cli::parse(app, argc, argv, "gpt-generate")) return *code;
 
   try {
@@ -122,6 +159,11 @@ int main(int argc, char** argv) {
     if (!prompt.empty() && !prompt_file.empty()) throw gpt::InvalidArgument("give either -p or -f, not both");
     if (opt.logprobs >= 0 && !json) throw gpt::InvalidArgument("--logprobs needs --json");
     if (opt.n > 1 && chat) throw gpt::InvalidArgument("--completions is for plain completions, not --chat");
+    if (!attention_map.empty()) {
+      const fs::path ext = fs::path(attention_map).extension();
+      if (ext != ".html" && ext != ".json") throw gpt::InvalidArgument("--attention-map needs a .html or .json file name");
+      if (opt.n > 1) throw gpt::InvalidArgument("--attention-map is for one completion (not --completions)");
+    }
     if (threads < 0) throw gpt::InvalidArgument("--threads must not be negative");
     if (ctx < 0) throw gpt::InvalidArgument("--ctx-size must not be negative");
     // Check option values before the (slower) model load.
@@ -142,7 +184,7 @@ int main(int argc, char** argv) {
 
   try {
     const bool tty_in = ::isatty(STDIN_FILENO) != 0;
-    const bool interactive = chat && prompt.empty() && prompt_file.empty() && tty_in && !json;
+    const bool interactive = chat && prompt.empty() && prompt_file.empty() && tty_in && !json && attention_map.empty();
     if (!prompt_file.empty()) {
       std::ifstream in(prompt_file, std::ios::binary);
       if (!in) throw gpt::IoError(prompt_file, "cannot read the prompt file");
@@ -205,6 +247,7 @@ int main(int argc, char** argv) {
         results = lm->complete_n(prompt, opt);
       }
     }
+    if (!attention_map.empty()) write_attention_map(attention_map, *lm, results.front(), path, threads, quiet);
     if (json) {
       nlohmann::json out{{"model", path.string()}, {"seed", opt.sampling.seed}, {"load_ms", load_ms}};
       out["choices"] = nlohmann::json::array();

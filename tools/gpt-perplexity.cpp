@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
     const gpt::Tokenizer& tok = lm->tokenizer();
     const auto tokens = tok.encode(text.str(), {.add_special_tokens = true});
     const auto& prefix = tok.special_tokens().prefix;
+    if (static_cast<std::int64_t>(tokens.size()) < 2 * o.context)
+      throw gpt::InvalidArgument(file + ": " + std::to_string(tokens.size()) + " tokens; a context of " +
+                                 std::to_string(o.context) + " needs at least " + std::to_string(2 * o.context));
     // The chunks start with BOS when the tokenizer adds one, as llama.cpp.
     if (o.stride == 0 && !prefix.empty() && prefix.front() == tok.bos_id()) o.bos = tok.bos_id();
     std::fprintf(stderr, "gpt-perplexity: %s: %zu tokens (%s), ctx %lld, %s\n", file.c_str(), tokens.size(),

@@ -93,6 +93,7 @@ struct Completion {
   FinishReason finish_reason = FinishReason::Length;
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
+  std::vector<Token> prompt_ids;      // the ids fed before generating (BOS, chat template included)
   double prompt_ms = 0;               // time to process the prompt
   double generate_ms = 0;             // time to generate
   std::vector<TokenLogprob> logprobs; // when requested

@@ -97,6 +97,7 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
   const Tokenizer& tok = lm.tokenizer();
   Completion c;
   c.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  c.prompt_ids = prompt;
   const auto t0 = Clock::now();
   SamplingOptions so = o.sampling;
   so.seed = seed;

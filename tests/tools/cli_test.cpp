@@ -2,6 +2,7 @@
 // parses, and bad input gives one line on stderr and the documented exit code.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "gpt/generate.h"
@@ -126,12 +128,52 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"-m " GPT_TEST_DATA_DIR "/models -p hi", 1, "config.json"}),
     [](const ::testing::TestParamInfo<BadInput>& i) { return "case_" + std::to_string(i.index); });
 
+// --attention-map: the JSON holds every layer's and head's probabilities
+// over the prompt and generated tokens, each row a distribution; the page
+// is self-contained (no network) and carries the data.
+TEST(GptGenerate, AttentionMapJsonAndPage) {
+  const fs::path dir = fs::temp_directory_path() / ("gpt_attn_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const ToolRun j = run("-m " + kModel + " -p 'The capital of France is' --temp 0 -n 4 --ignore-eos -q --attention-map " +
+                        (dir / "a.json").string());
+  ASSERT_EQ(j.rc, 0) << j.err;
+  const auto doc = nlohmann::json::parse(std::ifstream(dir / "a.json"));
+  auto lm = gpt::LanguageModel::load(kModel);
+  const auto& cfg = lm->model().config();
+  const auto prompt = lm->tokenizer().encode("The capital of France is", {.add_special_tokens = true});
+  EXPECT_EQ(doc.at("n_prompt").get<std::size_t>(), prompt.size());
+  ASSERT_EQ(doc.at("tokens").size(), prompt.size() + 4);
+  ASSERT_EQ(doc.at("attention").size(), static_cast<std::size_t>(cfg.n_layer));
+  for (const auto& layer : doc.at("attention")) {
+    ASSERT_EQ(layer.size(), static_cast<std::size_t>(cfg.n_head));
+    for (const auto& head : layer) {
+      ASSERT_EQ(head.size(), prompt.size() + 4);
+      for (std::size_t i = 0; i < head.size(); ++i) {
+        ASSERT_EQ(head[i].size(), i + 1);
+        double sum = 0;
+        for (const auto& p : head[i]) sum += p.get<double>();
+        EXPECT_NEAR(sum, 1.0, 1e-3);
+      }
+    }
+  }
+  const ToolRun h = run("-m " + kModel + " -p 'The capital of France is' --temp 0 -n 4 -q --attention-map " +
+                        (dir / "a.html").string());
+  ASSERT_EQ(h.rc, 0) << h.err;
+  std::ifstream page(dir / "a.html");
+  const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("<canvas"), std::string::npos);
+  EXPECT_NE(html.find("\"n_layer\":" + std::to_string(cfg.n_layer)), std::string::npos);
+  EXPECT_EQ(html.find("http://"), std::string::npos);
+  EXPECT_EQ(html.find("https://"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST(GptGenerate, HelpListsEveryFlagAndExitCodes) {
   const ToolRun r = run("--help");
   EXPECT_EQ(r.rc, 0);
   for (const char* flag : {"--model", "--prompt", "--file", "--max-tokens", "--temp", "--top-k", "--top-p", "--min-p",
                            "--repeat-penalty", "--seed", "--threads", "--stop", "--chat", "--system", "--json",
-                           "--logprobs", "--quiet", "--chat-template", "Exit codes"})
+                           "--logprobs", "--quiet", "--chat-template", "--attention-map", "Exit codes"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
@@ -185,7 +227,17 @@ INSTANTIATE_TEST_SUITE_P(
                       ToolCase{"bench-tokenize", "-t /dev/null", 2, "at least one tokenizer"},
                       ToolCase{"bench-tokenize", "-t /dev/null --bogus", 2, "bogus"},
                       ToolCase{"bench-kernels", "--help", 0, "Exit codes"},
-                      ToolCase{"bench-kernels", "Q9_9", 2, "unknown type"}),
+                      ToolCase{"bench-kernels", "Q9_9", 2, "unknown type"},
+                      ToolCase{"gpt-perplexity", "--help", 0, "Exit codes"},
+                      ToolCase{"gpt-perplexity", "-f /dev/null", 2, "--model"},
+                      ToolCase{"gpt-perplexity", "-m MODEL -f /dev/null -c 8 --stride 8", 2, "--stride"},
+                      ToolCase{"gpt-perplexity", "-m MODEL -f /dev/null -c 2", 2, "ctx-size"},
+                      ToolCase{"gpt-perplexity", "-m MODEL -f /nonexistent.txt", 1, "nonexistent"},
+                      ToolCase{"gpt-perplexity", "-m MODEL -f " GPT_TEST_DATA_DIR "/../../README.md -c 100000", 1,
+                               "tokens"},
+                      ToolCase{"gpt-generate", "-m MODEL -p hi --attention-map out.png", 2, "attention-map"},
+                      ToolCase{"gpt-generate", "-m MODEL -p hi --attention-map a.json --completions 2", 2,
+                               "one completion"}),
     [](const ::testing::TestParamInfo<ToolCase>& i) {
       std::string n = std::string(i.param.tool) + "_" + std::to_string(i.index);
       for (char& ch : n) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
