@@ -3,7 +3,20 @@
 // pass, tgN = N tokens generated one at a time after a 1-token prompt.
 // Reports the median of --reps runs, the model file size and the peak
 // resident memory of the process.
+//
+// The roofline beside each figure, measured on this machine at start-up:
+//  - tg: decoding reads every weight matrix once per token (the LM head
+//    included, one embedding row) plus the KV cache; the limit is the
+//    machine's read bandwidth (a timed sum over a 512 MiB buffer with the
+//    same thread count) divided by those bytes.
+//  - pp: the matrix products' arithmetic (2 x matrix parameters per token,
+//    plus attention) against the rate of the library's own f32 matrix
+//    product on a 1024 x 1024 weight at 256 rows with the same threads
+//    (quantized integer kernels can pass 100 % of it).
+#include <omp.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -16,6 +29,8 @@
 
 #include "cli.h"
 #include "gpt/gpt.h"
+#include "kernels/kernels.h"
+#include "model/model_data.h"
 
 namespace {
 
@@ -23,6 +38,101 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Read bandwidth in bytes/s with `threads` threads: the best of 5 timed
+// sums over a buffer far larger than the caches.
+double read_bandwidth(int threads) {
+  const std::size_t n = (std::size_t{512} << 20) / sizeof(std::uint64_t);
+  std::vector<std::uint64_t> buf(n);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::size_t i = 0; i < n; ++i) buf[i] = i;  // touch (and place) every page
+  double best = 0.0;
+  volatile std::uint64_t sink = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto a = std::chrono::steady_clock::now();
+    std::uint64_t s0 = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : s0)
+    for (std::size_t i = 0; i < n; ++i) s0 += buf[i];
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    sink = sink + s0;
+    best = std::max(best, double(n * sizeof(std::uint64_t)) / secs);
+  }
+  return best;
+}
+
+// read_bandwidth for each thread count, measured in a child process (so
+// that its 512 MiB buffer stays out of this process's peak memory) started
+// before this process uses OpenMP (libgomp does not survive fork after).
+std::vector<double> read_bandwidths(const std::vector<int>& threads) {
+  std::vector<double> out(threads.size(), 0.0);
+  int fd[2];
+  if (::pipe(fd) != 0) return out;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fd[0]);
+    for (int t : threads) {
+      const double b = read_bandwidth(t);
+      if (::write(fd[1], &b, sizeof b) != static_cast<ssize_t>(sizeof b)) break;
+    }
+    ::_exit(0);
+  }
+  ::close(fd[1]);
+  for (double& b : out)
+    if (pid < 0 || ::read(fd[0], &b, sizeof b) != static_cast<ssize_t>(sizeof b)) break;
+  ::close(fd[0]);
+  if (pid > 0) ::waitpid(pid, nullptr, 0);
+  return out;
+}
+
+// Flops/s of the library's f32 matrix product (x W^T, W 1024 x 1024, 256
+// rows), best of 3.
+double f32_matmul_rate(int threads) {
+  const std::int64_t d = 1024, rows = 256;
+  std::vector<float> w(static_cast<std::size_t>(d * d)), x(static_cast<std::size_t>(rows * d)), y(static_cast<std::size_t>(rows * d));
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i % 7) * 0.01f;
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 5) * 0.02f;
+  gpt::TensorView t;
+  t.name = "bench";
+  t.dtype = gpt::DType::F32;
+  t.shape = {d, d};
+  t.data = reinterpret_cast<const std::byte*>(w.data());
+  t.nbytes = w.size() * sizeof(float);
+  double best = 0.0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto a = std::chrono::steady_clock::now();
+    gpt::kernels::matmul(t, x.data(), rows, y.data(), threads);
+    best = std::max(best, 2.0 * double(d * d * rows) / std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+  }
+  return best;
+}
+
+// Bytes one decoded token reads: every 2-D weight once (the token
+// embedding only one row unless it is also the LM head) and the norms.
+double weight_bytes_per_token(const gpt::Model& m) {
+  const auto& d = m.data();
+  double bytes = 0.0;
+  for (const auto& [name, t] : d.tensors) {
+    if (name == "token_embd.weight" && !m.config().tied_embeddings) {
+      bytes += double(t.nbytes) / double(std::max<std::int64_t>(1, t.rows()));
+      continue;
+    }
+    if (name == "position_embd.weight") continue;
+    bytes += double(t.nbytes);
+  }
+  return bytes;
+}
+
+// Multiply-adds in the matrix products of one token: matrix parameters (the
+// LM head included, embedding tables excluded), plus attention over `ctx`
+// cached positions (Q K^T and P V per layer).
+double flops_per_token(const gpt::Model& m, double ctx) {
+  const auto& c = m.config();
+  double params = 0.0;
+  for (const auto& [name, t] : m.data().tensors)
+    if (t.shape.size() == 2 && name != "token_embd.weight" && name != "position_embd.weight") params += double(t.numel());
+  if (c.tied_embeddings) params += double(c.vocab_size * c.d_model);
+  return 2.0 * params + 4.0 * double(c.n_layer) * double(c.n_head * c.head_dim) * ctx;
 }
 
 double peak_rss_mib() {
@@ -57,6 +167,7 @@ int main(int argc, char** argv) {
     return gpt::cli::kUsage;
   }
   try {
+    const std::vector<double> bandwidths = read_bandwidths(threads);
     const auto t0 = std::chrono::steady_clock::now();
     auto model = gpt::Model::load(model_path);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -67,19 +178,40 @@ int main(int argc, char** argv) {
     std::mt19937 rng(1);
     std::uniform_int_distribution<gpt::Token> tok(0, static_cast<gpt::Token>(c.vocab_size - 1));
     nlohmann::json results = nlohmann::json::array();
+    const double weights = weight_bytes_per_token(*model);
+    const double kv_row = 2.0 * double(c.n_layer) * double(c.n_kv_head * c.head_dim) * sizeof(float);
     if (!json) {
       std::printf("model: %s (%s, %.1f MiB), loaded in %.0f ms\n", model_path.c_str(), c.architecture.c_str(), size_mib, load_ms);
-      std::printf("| threads | test   |      t/s |\n|--------:|:-------|---------:|\n");
+      std::printf("roofline: a decoded token reads %.1f MiB of weights (+ the KV cache); tg limit = read bandwidth / bytes, "
+                  "pp %% = matrix-product flops / this library's f32 matmul rate\n", weights / (1024.0 * 1024.0));
+      std::printf("| threads | test   |      t/s | machine                  | roofline               |\n"
+                  "|--------:|:-------|---------:|:-------------------------|:-----------------------|\n");
     }
-    auto report = [&](int t, const std::string& test, std::vector<double> rates) {
+    double bandwidth = 0.0, f32_rate = 0.0;  // of the thread count being measured
+    auto report = [&](int t, const std::string& test, std::vector<double> rates, double limit, double pct) {
       const double med = median(rates);
+      const bool tg_test = test.rfind("tg", 0) == 0;
       if (!json) {
-        std::printf("| %7d | %-6s | %8.2f |\n", t, test.c_str(), med);
+        char machine[64], roof[64];
+        if (tg_test) {
+          std::snprintf(machine, sizeof machine, "%.1f GB/s read", bandwidth / 1e9);
+          std::snprintf(roof, sizeof roof, "limit %.1f t/s: %.0f %%", limit, pct);
+        } else {
+          std::snprintf(machine, sizeof machine, "f32 matmul %.1f GFLOP/s", f32_rate / 1e9);
+          std::snprintf(roof, sizeof roof, "%.1f GFLOP/s: %.0f %%", med * limit / 1e9, pct);
+        }
+        std::printf("| %7d | %-6s | %8.2f | %-24s | %-22s |\n", t, test.c_str(), med, machine, roof);
         std::fflush(stdout);
       }
-      results.push_back({{"threads", t}, {"test", test}, {"tokens_per_s", med}, {"runs", rates}});
+      nlohmann::json r{{"threads", t}, {"test", test}, {"tokens_per_s", med}, {"runs", rates}};
+      if (tg_test) r.update({{"read_bandwidth_gbs", bandwidth / 1e9}, {"limit_tokens_per_s", limit}, {"percent_of_limit", pct}});
+      else r.update({{"f32_matmul_gflops", f32_rate / 1e9}, {"flops_per_token", limit}, {"percent_of_f32_matmul", pct}});
+      results.push_back(r);
     };
-    for (int t : threads) {
+    for (std::size_t ti = 0; ti < threads.size(); ++ti) {
+      const int t = threads[ti];
+      bandwidth = bandwidths[ti];
+      f32_rate = f32_matmul_rate(t);
       for (int n : pps) {
         if (n <= 0) continue;
         std::vector<double> rates;
@@ -91,7 +223,8 @@ int main(int argc, char** argv) {
           s.forward_last(prompt);
           rates.push_back(n / std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
         }
-        report(t, "pp" + std::to_string(n), rates);
+        const double flops = flops_per_token(*model, n / 2.0);
+        report(t, "pp" + std::to_string(n), rates, flops, 100.0 * median(rates) * flops / f32_rate);
       }
       if (tg > 0) {
         std::vector<double> rates;
@@ -106,7 +239,9 @@ int main(int argc, char** argv) {
           }
           rates.push_back(tg / std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
         }
-        report(t, "tg" + std::to_string(tg), rates);
+        const double bytes = weights + kv_row * (1.0 + tg / 2.0);  // the cache at the mean position
+        const double limit = bandwidth > 0.0 ? bandwidth / bytes : 0.0;  // 0: not measured
+        report(t, "tg" + std::to_string(tg), rates, limit, limit > 0.0 ? 100.0 * median(rates) / limit : 0.0);
       }
     }
     if (json) {
