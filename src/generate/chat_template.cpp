@@ -25,6 +25,7 @@
 #include <cstdint>
 
 #include "generate/chat_template.h"
+#include "generate/pytext.h"
 #include "gpt/error.h"
 
 namespace gpt {
@@ -78,37 +79,6 @@ namespace detail {
 namespace {
 
 // Python's str.isspace() for one code point.
-bool is_python_space(std::uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-// Decodes the UTF-8 code point of s starting at i into cp; returns its length,
-// 0 if the bytes there are not a well-formed character.
-std::size_t decode_at(std::string_view s, std::size_t i, std::uint32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  std::size_t len;
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  return len;
-}
-
 // Unescapes the backslash escapes of a Jinja string literal.
 std::string jinja_unescape(std::string_view s) {
   std::string out;
@@ -260,23 +230,7 @@ std::string render_mistral(const std::vector<ChatMessage>& m, const std::string&
 }  // namespace
 
 std::string python_strip(std::string_view s) {
-  std::size_t begin = 0, end = s.size();
-  while (begin < end) {
-    std::uint32_t cp;
-    const std::size_t len = decode_at(s.substr(0, end), begin, cp);
-    if (len == 0 || !is_python_space(cp)) break;
-    begin += len;
-  }
-  while (end > begin) {
-    // Start of the last character: back over up to three continuation bytes.
-    std::size_t start = end - 1;
-    while (start > begin && end - start < 4 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    std::uint32_t cp;
-    const std::size_t len = decode_at(s.substr(0, end), start, cp);
-    if (len != end - start || !is_python_space(cp)) break;
-    end = start;
-  }
-  return std::string(s.substr(begin, end - begin));
+  return std::string(strip_code_points(s, is_python_space, true, true));
 }
 
 std::optional<ChatTemplateInfo> detect_chat_template(std::string_view t) {

@@ -20,6 +20,8 @@
 // Globals: range, namespace, dict, raise_exception, strftime_now.
 #include "generate/jinja.h"
 
+#include "generate/pytext.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -45,55 +47,6 @@ using Kind = TemplateError::Kind;
 // UTF-8 and Python character classes
 // ---------------------------------------------------------------------------
 
-// Decodes the code point at s[i]; a malformed byte decodes as itself.
-std::size_t u8_decode(std::string_view s, std::size_t i, std::uint32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  std::size_t len;
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07;
-  } else {
-    cp = b0;
-    return 1;
-  }
-  if (i + len > s.size()) {
-    cp = b0;
-    return 1;
-  }
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) {
-      cp = b0;
-      return 1;
-    }
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  return len;
-}
-
-void u8_append(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 bool is_ascii(std::string_view s) {
   for (char c : s)
@@ -111,7 +64,7 @@ CodePoints code_points(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     std::uint32_t cp;
     r.offsets.push_back(i);
-    i += u8_decode(s, i, cp);
+    i += detail::decode_cp(s, i, cp);
     r.cps.push_back(cp);
   }
   r.offsets.push_back(s.size());
@@ -126,10 +79,6 @@ std::size_t cp_count(std::string_view s) {
 }
 
 // Python's str.isspace() for one code point.
-bool py_isspace(std::uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
 
 // Case mapping of one code point, as Python's str.upper()/lower() do, for
 // the scripts we know (ASCII, Latin-1, Greek, Cyrillic) and the ranges that
@@ -137,7 +86,7 @@ bool py_isspace(std::uint32_t c) {
 std::string case_map(std::uint32_t c, bool upper, int line) {
   std::string out;
   auto one = [&](std::uint32_t r) {
-    u8_append(out, r);
+    tok::append_utf8(out, r);
     return out;
   };
   if (c < 0x80) {
@@ -197,7 +146,7 @@ std::string str_case(std::string_view s, bool upper, int line) {
   std::string out;
   for (std::size_t i = 0; i < s.size();) {
     std::uint32_t cp;
-    i += u8_decode(s, i, cp);
+    i += detail::decode_cp(s, i, cp);
     out += case_map(cp, upper, line);
   }
   return out;
@@ -505,7 +454,7 @@ std::string str_repr(std::string_view s) {
   std::string out(1, q);
   for (std::size_t i = 0; i < s.size();) {
     std::uint32_t c;
-    const std::size_t len = u8_decode(s, i, c);
+    const std::size_t len = detail::decode_cp(s, i, c);
     char buf[16];
     if (c == static_cast<std::uint32_t>(q) || c == '\\') {
       out += '\\';
@@ -593,7 +542,7 @@ void json_string(std::string_view s, bool ensure_ascii, std::string& out) {
   out += '"';
   for (std::size_t i = 0; i < s.size();) {
     std::uint32_t c;
-    const std::size_t len = u8_decode(s, i, c);
+    const std::size_t len = detail::decode_cp(s, i, c);
     char buf[16];
     switch (c) {
       case '"': out += "\\\""; break;
@@ -733,22 +682,12 @@ struct Token {
 // Python's \s on the code point at s[i] (0 if none).
 std::size_t space_at(std::string_view s, std::size_t i) {
   std::uint32_t cp;
-  const std::size_t len = u8_decode(s, i, cp);
-  return py_isspace(cp) ? len : 0;
+  const std::size_t len = detail::decode_cp(s, i, cp);
+  return detail::is_python_space(cp) ? len : 0;
 }
 
 // str.rstrip() and str.lstrip() with Python's whitespace.
-std::string_view py_rstrip(std::string_view s) {
-  std::size_t end = s.size();
-  while (end > 0) {
-    std::size_t start = end - 1;
-    while (start > 0 && end - start < 4 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    std::uint32_t cp;
-    if (u8_decode(s, start, cp) != end - start || !py_isspace(cp)) break;
-    end = start;
-  }
-  return s.substr(0, end);
-}
+std::string_view py_rstrip(std::string_view s) { return detail::strip_code_points(s, detail::is_python_space, false, true); }
 
 std::size_t skip_spaces(std::string_view s, std::size_t p) {
   while (p < s.size()) {
@@ -794,16 +733,16 @@ std::string unescape_string(std::string_view body, int line) {
       case '\'': out += '\''; break;
       case '"': out += '"'; break;
       case '\n': break;
-      case 'x': u8_append(out, hex(2)); break;
-      case 'u': u8_append(out, hex(4)); break;
-      case 'U': u8_append(out, hex(8)); break;
+      case 'x': tok::append_utf8(out, hex(2)); break;
+      case 'u': tok::append_utf8(out, hex(4)); break;
+      case 'U': tok::append_utf8(out, hex(8)); break;
       case 'N': fail(Kind::Unsupported, line, "\\N{...} escapes in string literals");
       default:
         if (e >= '0' && e <= '7') {
           std::uint32_t v = static_cast<std::uint32_t>(e - '0');
           for (int k = 0; k < 2 && i + 1 < body.size() && body[i + 1] >= '0' && body[i + 1] <= '7'; ++k)
             v = v * 8 + static_cast<std::uint32_t>(body[++i] - '0');
-          u8_append(out, v);
+          tok::append_utf8(out, v);
         } else {
           out += '\\';
           out += e;
@@ -1894,7 +1833,7 @@ std::vector<std::string> py_split(std::string_view s, const Value& sep, std::int
       std::size_t j = i;
       while (j < s.size() && !space_at(s, j)) {
         std::uint32_t cp;
-        j += u8_decode(s, j, cp);
+        j += detail::decode_cp(s, j, cp);
       }
       words.emplace_back(i, j);
       check_items(words.size(), line);
@@ -1961,29 +1900,13 @@ std::string py_strip(std::string_view s, const Value& chars, bool left, bool rig
   if (!ws)
     for (std::size_t i = 0; i < chars.s.size();) {
       std::uint32_t cp;
-      i += u8_decode(chars.s, i, cp);
+      i += detail::decode_cp(chars.s, i, cp);
       set.push_back(cp);
     }
   auto strip_cp = [&](std::uint32_t cp) {
-    return ws ? py_isspace(cp) : std::find(set.begin(), set.end(), cp) != set.end();
+    return ws ? detail::is_python_space(cp) : std::find(set.begin(), set.end(), cp) != set.end();
   };
-  std::size_t b = 0, e = s.size();
-  if (left)
-    while (b < e) {
-      std::uint32_t cp;
-      const std::size_t len = u8_decode(s, b, cp);
-      if (!strip_cp(cp)) break;
-      b += len;
-    }
-  if (right)
-    while (e > b) {
-      std::size_t start = e - 1;
-      while (start > b && e - start < 4 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-      std::uint32_t cp;
-      if (u8_decode(s, start, cp) != e - start || !strip_cp(cp)) break;
-      e = start;
-    }
-  return std::string(s.substr(b, e - b));
+  return std::string(detail::strip_code_points(s, strip_cp, left, right));
 }
 
 // Stops early once the result passes max_bytes (the caller's size check then
@@ -1999,7 +1922,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
       if (count < 0 || done < count) out += nw, ++done;
       if (i == s.size() || out.size() > max_bytes) break;
       std::uint32_t cp;
-      const std::size_t len = u8_decode(s, i, cp);
+      const std::size_t len = detail::decode_cp(s, i, cp);
       out.append(s.substr(i, len));
       i += len;
     }
@@ -2026,7 +1949,7 @@ std::vector<std::string> py_splitlines(std::string_view s, bool keepends) {
   std::size_t start = 0, i = 0;
   while (i < s.size()) {
     std::uint32_t cp;
-    const std::size_t len = u8_decode(s, i, cp);
+    const std::size_t len = detail::decode_cp(s, i, cp);
     const bool brk = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C || cp == 0x1D || cp == 0x1E ||
                      cp == 0x85 || cp == 0x2028 || cp == 0x2029;
     if (!brk) {
@@ -2287,7 +2210,7 @@ class Interp {
         ValueList chars;
         for (std::size_t i = 0; i < v.s.size();) {
           std::uint32_t cp;
-          const std::size_t len = u8_decode(v.s, i, cp);
+          const std::size_t len = detail::decode_cp(v.s, i, cp);
           chars.push_back(Value::str(v.s.substr(i, len)));
           i += len;
         }
@@ -2791,7 +2714,7 @@ class Interp {
     bool cased = false;
     for (std::size_t i = 0; i < s.s.size();) {
       std::uint32_t cp;
-      i += u8_decode(s.s, i, cp);
+      i += detail::decode_cp(s.s, i, cp);
       const bool u = cp_is_cased_upper(cp), l = cp_is_cased_lower(cp);
       if (!u && !l) {
         (void)case_map(cp, true, line);  // refuses characters we cannot classify
@@ -2844,7 +2767,7 @@ class Interp {
     bool prev_cased = false;
     for (std::size_t i = 0; i < s.size();) {
       std::uint32_t cp;
-      i += u8_decode(s, i, cp);
+      i += detail::decode_cp(s, i, cp);
       const bool cased = cp_is_cased_upper(cp) || cp_is_cased_lower(cp);
       out += case_map(cp, !prev_cased, line);
       prev_cased = cased;
@@ -2857,7 +2780,7 @@ class Interp {
     bool first = true;
     for (std::size_t i = 0; i < s.size();) {
       std::uint32_t cp;
-      i += u8_decode(s, i, cp);
+      i += detail::decode_cp(s, i, cp);
       out += case_map(cp, first, line);
       first = false;
     }
@@ -3019,8 +2942,8 @@ class Interp {
       bool start = true;
       for (std::size_t i = 0; i < s.size();) {
         std::uint32_t cp;
-        const std::size_t len = u8_decode(s, i, cp);
-        const bool sep = py_isspace(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+        const std::size_t len = detail::decode_cp(s, i, cp);
+        const bool sep = detail::is_python_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
         out += sep ? s.substr(i, len) : case_map(cp, start, line);
         start = sep;
         i += len;
