@@ -4,6 +4,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "generate/chat_template.h"
@@ -12,6 +14,7 @@
 #include "model/loaders.h"
 #include "tokenizer/loaders.h"
 #include "generate/generation.h"
+#include "generate/grammar.h"
 #include "generate/sampler.h"
 #include "generate/stop.h"
 #include "gpt/error.h"
@@ -47,6 +50,7 @@ void validate(const GenerateOptions& o) {
   for (const auto& s : o.stop)
     if (s.empty()) throw InvalidArgument("stop strings must not be empty");
   o.sampling.validate();
+  if (!o.grammar.empty()) (void)Grammar::parse(o.grammar);  // GrammarError early
 }
 
 std::int64_t context_for(const Model& m, const GenerateOptions& o) {
@@ -105,6 +109,13 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
   StopMatcher stopper(o.stop);
   std::vector<Token> history = prompt;
   bool finished = false;
+  // Constrained decoding: the matcher follows the text; its mask limits each draw.
+  std::optional<VocabularyTrie> trie;
+  std::optional<GrammarMatcher> grammar;
+  if (!o.grammar.empty()) {
+    trie.emplace(tok);
+    grammar.emplace(Grammar::parse(o.grammar));
+  }
 
   auto emit = [&](const std::string& piece) {
     if (piece.empty()) return true;
@@ -113,6 +124,21 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
   };
 
   for (std::int32_t i = 0; i < o.max_tokens; ++i) {
+    if (grammar) {
+      const TokenMask& allowed = grammar->allowed(*trie);
+      const bool eos_ok = grammar->accepting() && !o.ignore_eos;
+      bool any = false;
+      for (Eigen::Index t = 0; t < logits.size(); ++t) {
+        const auto id = static_cast<Token>(t);
+        if (allowed.test(id) || (eos_ok && tok.is_eos(id)) || (eos_ok && std::find(o.stop_tokens.begin(), o.stop_tokens.end(), id) != o.stop_tokens.end()))
+          any = true;
+        else
+          logits[t] = -std::numeric_limits<float>::infinity();
+      }
+      if (!any)
+        throw InvalidArgument("the grammar requires text that no token of the vocabulary can produce here (after " +
+                              std::to_string(c.tokens.size()) + " tokens)");
+    }
     Eigen::VectorXf raw;
     if (o.logprobs >= 0) raw = logits;
     const Token t = sampler.sample(logits, history);
@@ -123,6 +149,8 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
       finished = true;
       break;
     }
+    if (grammar && !grammar->accept(tok.token_bytes(t)))
+      throw InvalidArgument("internal error: a masked-in token left the grammar");  // the mask rules this out
     c.tokens.push_back(t);
     history.push_back(t);
     if (o.logprobs >= 0) {
@@ -139,7 +167,7 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
       finished = true;
       break;
     }
-    if (stopper.stopped()) {
+    if (stopper.stopped() || (grammar && grammar->accepting() && !grammar->can_continue())) {
       c.finish_reason = FinishReason::Stop;
       finished = true;
       break;
