@@ -102,6 +102,9 @@ struct GenerateOptions {
 std::string json_schema_to_grammar(std::string_view schema_json);
 // A GBNF grammar for any JSON object ({...} with any values inside).
 std::string json_object_grammar();
+// Parses and compiles a GBNF grammar; throws GrammarError (line, column) if
+// it is not valid. Generation does the same; this checks one up front.
+void check_grammar(std::string_view gbnf);
 
 struct TokenLogprob {
   Token token = 0;

@@ -597,8 +597,11 @@ bool GrammarMatcher::step(const State& in, std::uint8_t byte, State& out) {
     }
   } else {
     out.partial = p;
-    const char32_t lo = p.value << (6 * p.need);
-    const char32_t hi = lo | ((char32_t{1} << (6 * p.need)) - 1);
+    // The code points this prefix can still become (no overlong forms, none past U+10FFFF).
+    const char32_t least = p.len == 2 ? 0x80 : p.len == 3 ? 0x800 : 0x10000;
+    const char32_t lo = std::max<char32_t>(p.value << (6 * p.need), least);
+    const char32_t hi = std::min<char32_t>((p.value << (6 * p.need)) | ((char32_t{1} << (6 * p.need)) - 1), kMaxCodePoint);
+    if (lo > hi) return false;
     for (std::uint32_t s : in.stacks)
       if (s != kEmpty && g_->intersects(g_->elements()[nodes_[s].pos], lo, hi)) out.stacks.push_back(s);
   }

@@ -28,6 +28,8 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 }  // namespace
 
+void check_grammar(std::string_view gbnf) { (void)detail::Grammar::parse(gbnf); }
+
 const char* to_string(FinishReason r) noexcept {
   switch (r) {
     case FinishReason::Length: return "length";

@@ -71,6 +71,9 @@ TEST(Grammar, CharacterClassesAndEscapes) {
   EXPECT_FALSE(m.accept("\xE3\x82\xA0"));  // U+30A0: just past the range
   EXPECT_FALSE(m.accept("\xE4"));            // U+4000..U+4FFF: no completion fits
   EXPECT_FALSE(m.accept("\xC0\x80"));        // overlong
+  GrammarMatcher ascii(Grammar::parse("root ::= \"t\""));
+  EXPECT_FALSE(ascii.accept("\xE0"));        // a 3-byte character is at least U+0800, never 't'
+  EXPECT_FALSE(ascii.accept("\xF0"));
   EXPECT_TRUE(m.accept("\xE3\x82\x9F"));   // U+309F: the last one in it
 }
 
