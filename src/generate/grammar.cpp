@@ -14,6 +14,7 @@ namespace {
 constexpr std::int64_t kMaxRepetition = 10000;  // bound on m and n in x{m,n}
 constexpr char32_t kMaxCodePoint = 0x10FFFF;
 constexpr std::size_t kMaxCachedMasks = 4096;
+constexpr int kMaxNesting = 256;  // parentheses inside parentheses
 
 }  // namespace
 
@@ -245,9 +246,11 @@ class GbnfParser {
         seq.push_back(chars({}, true));
         have_last = true;
       } else if (c == '(') {
+        if (++depth_ > kMaxNesting) fail("parentheses nested deeper than " + std::to_string(kMaxNesting));
         ++i_;
         space(true);
         Alts inner = alternates(name, true);
+        --depth_;
         space(true);
         if (peek() != ')') fail("expected ')'");
         ++i_;
@@ -408,6 +411,7 @@ class GbnfParser {
   std::vector<bool> defined_;
   std::vector<std::size_t> first_ref_, def_pos_;
   int helpers_ = 0;
+  int depth_ = 0;
 };
 
 std::shared_ptr<const Grammar> Grammar::parse(std::string_view text) { return GbnfParser(text).run(); }

@@ -133,6 +133,13 @@ class Converter {
   }
 
   std::string visit(const json& s, const std::string& ptr, const std::string& hint) {
+    struct Depth {
+      int& d;
+      explicit Depth(int& x, const std::string& ptr) : d(x) {
+        if (++d > 64) throw SchemaError("", ptr, "schemas nested deeper than 64 are not supported");
+      }
+      ~Depth() { --d; }
+    } guard(depth_, ptr);
     if (s.is_boolean()) {
       if (!s.get<bool>()) fail("", ptr, "the schema 'false' allows nothing");
       return "value";
@@ -458,12 +465,14 @@ class Converter {
     std::string atom() {
       const char c = p_[i_];
       if (c == '(') {
+        if (++depth_ > 32) bad("groups nested deeper than 32");
         ++i_;
         if (p_.compare(i_, 2, "?:") == 0) i_ += 2;
         else if (more() && p_[i_] == '?') bad("lookarounds and named groups are not supported");
         std::string e = alts();
         if (!more() || p_[i_] != ')') bad("unbalanced parenthesis");
         ++i_;
+        --depth_;
         return "(" + e + ")";
       }
       if (c == '.') {
@@ -538,9 +547,11 @@ class Converter {
 
     std::string p_, ptr_;
     std::size_t i_ = 0;
+    int depth_ = 0;
   };
 
   json root_;
+  int depth_ = 0;
   std::map<std::string, std::string> rules_;
   std::map<std::string, std::string> by_body_;
   std::map<std::string, std::string> refs_;
@@ -555,7 +566,13 @@ std::string json_schema_to_grammar(std::string_view schema_json) {
   } catch (const json::exception& e) {
     throw SchemaError("", "", std::string("not valid JSON: ") + e.what());
   }
-  return Converter(std::move(schema)).run();
+  std::string grammar = Converter(std::move(schema)).run();
+  try {
+    check_grammar(grammar);  // e.g. a $def that is only a $ref to itself
+  } catch (const GrammarError& e) {
+    throw SchemaError("$ref", "", std::string("the schema gives no usable grammar (") + e.what() + ")");
+  }
+  return grammar;
 }
 
 std::string json_object_grammar() { return std::string("root ::= object\n") + kPrimitives; }

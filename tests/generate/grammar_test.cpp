@@ -130,6 +130,7 @@ TEST(Grammar, ErrorsNameLineAndColumn) {
   EXPECT_EQ(error_at("root ::= x \"a\"\nx ::= root | \"b\"\n"), std::make_pair(1, 1));  // left recursion
   EXPECT_EQ(error_at("root ::= \"a\"{99999}\n"), std::make_pair(1, 14));        // bound too large
   EXPECT_EQ(error_at("root ::= \"a\" )\n"), std::make_pair(1, 14));             // stray ')'
+  EXPECT_EQ(error_at("root ::= " + std::string(1000, '(') + std::string(1000, ')')), std::make_pair(1, 266));  // nesting
   try {
     Grammar::parse("root ::= \"a\"\n  bad ::= \"b\"\n  \"c\" \"d\" ?? \n");
     FAIL() << "no error";

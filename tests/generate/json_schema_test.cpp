@@ -157,6 +157,13 @@ TEST(JsonSchema, UnsupportedKeywordsAreNamed) {
   EXPECT_EQ(keyword(R"({"type":"object","required":["x"]})"), "required@");
   EXPECT_EQ(keyword(R"({"type":"strin"})"), "type@");
   EXPECT_EQ(keyword("{not json"), "@");
+  EXPECT_EQ(keyword(R"({"$ref":"#/$defs/a","$defs":{"a":{"$ref":"#/$defs/a"}}})"), "$ref@");
+  EXPECT_EQ(keyword(std::string(100, '[') + std::string(100, ']')), "@");  // not a schema object
+  std::string deep = "true";
+  for (int i = 0; i < 100; ++i) deep = R"({"type":"array","items":)" + deep + "}";
+  std::string at;
+  for (int i = 0; i < 64; ++i) at += "/items";
+  EXPECT_EQ(keyword(deep), "@" + at);  // nesting bound
   EXPECT_EQ(keyword(R"({"oneOf":[{"type":"string"},{"type":"integer"}], "title":"ok"})"), "accepted");
 }
 
