@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
     // As in generation: a fresh matcher (empty caches) per output.
     double total = 0, worst = 0;
     long n = 0;
+    std::size_t walks = 0, edges = 0;
     for (const auto& toks : outputs) {
       gpt::detail::GrammarMatcher m(g);
       for (gpt::Token t : toks) {
@@ -97,9 +98,13 @@ int main(int argc, char** argv) {
         worst = std::max(worst, d);
       }
       n += static_cast<long>(toks.size());
+      walks += m.stats().walks;
+      edges += m.stats().edges;
     }
     std::printf("grammar mask + advance alone: %.3f ms/token on average, %.2f ms at worst, over %ld tokens\n",
                 total / double(n), worst, n);
+    std::printf("trie walks (mask cache misses): %zu, %.0f trie edges tried per walk\n", walks,
+                walks ? double(edges) / double(walks) : 0.0);
   } catch (const gpt::Error& e) {
     std::fprintf(stderr, "bench-grammar: %s\n", e.what());
     return 1;

@@ -31,6 +31,9 @@ namespace gpt {
 namespace jinja {
 class Template;  // src/generate/jinja.h
 }
+namespace detail {
+class VocabularyTrie;  // src/generate/grammar.h
+}
 
 // How the next token is chosen from the logits. Applied in this order:
 // logit bias, penalties, temperature (0 = greedy: arg-max, the rest ignored),
@@ -196,9 +199,15 @@ class LanguageModel {
   Completion chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
                   const std::string& template_override = {}) const;
 
+ // The vocabulary as a byte trie for constrained decoding, built on first
+  // use (thread-safe) and kept.
+  const detail::VocabularyTrie& vocabulary_trie() const;
+
  private:
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
+  struct Lazy;                    // lazily built, shared data (the trie)
+  std::shared_ptr<Lazy> lazy_;
 };
 
 // Multi-turn chat that keeps the KV cache between turns: each turn feeds

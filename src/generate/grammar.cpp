@@ -637,6 +637,7 @@ void GrammarMatcher::walk(const VocabularyTrie& trie, std::uint32_t node, const 
   const auto& edges = trie.edges();
   const auto& tokens = trie.tokens();
   const auto n = nodes[node];
+  stats_.edges += n.last_edge - n.first_edge;
   for (std::uint32_t k = n.first_edge; k < n.last_edge; ++k) {
     State& next = scratch_[depth];
     if (!step(state, edges[k].byte, next)) continue;
@@ -663,6 +664,7 @@ const TokenMask& GrammarMatcher::allowed(const VocabularyTrie& trie) {
       State start;
       start.stacks = {s};
       start.partial = p;
+      ++stats_.walks;
       walk(trie, 0, start, m, 0);
       it = stack_masks_.emplace(key, std::move(m)).first;
     }

@@ -151,6 +151,12 @@ class GrammarMatcher {
   // The tokens of the trie whose bytes can follow now (not end-of-sequence).
   const TokenMask& allowed(const VocabularyTrie& trie);
 
+  // Work done so far: trie walks (cache misses) and trie edges they tried.
+  struct Stats {
+    std::size_t walks = 0, edges = 0;
+  };
+  const Stats& stats() const noexcept { return stats_; }
+
  private:
   // An incomplete UTF-8 character: the bits so far and the bytes to come.
   struct Partial {
@@ -185,6 +191,7 @@ class GrammarMatcher {
   std::unordered_map<std::uint64_t, TokenMask> stack_masks_;
   std::vector<State> scratch_;  // one per trie depth
   State state_;
+  Stats stats_;
   TokenMask current_;
   bool current_valid_ = false;
 };

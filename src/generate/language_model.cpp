@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -112,10 +113,10 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
   std::vector<Token> history = prompt;
   bool finished = false;
   // Constrained decoding: the matcher follows the text; its mask limits each draw.
-  std::optional<VocabularyTrie> trie;
+  const VocabularyTrie* trie = nullptr;
   std::optional<GrammarMatcher> grammar;
   if (!o.grammar.empty()) {
-    trie.emplace(tok);
+    trie = &lm.vocabulary_trie();
     grammar.emplace(Grammar::parse(o.grammar));
   }
 
@@ -246,8 +247,18 @@ std::shared_ptr<const LanguageModel> LanguageModel::load(const std::filesystem::
   return std::make_shared<const LanguageModel>(std::move(model), std::move(tok));
 }
 
+struct LanguageModel::Lazy {
+  std::once_flag trie_once;
+  std::unique_ptr<const detail::VocabularyTrie> trie;
+};
+
+const detail::VocabularyTrie& LanguageModel::vocabulary_trie() const {
+  std::call_once(lazy_->trie_once, [&] { lazy_->trie = std::make_unique<const detail::VocabularyTrie>(*tokenizer_); });
+  return *lazy_->trie;
+}
+
 LanguageModel::LanguageModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), lazy_(std::make_shared<Lazy>()) {
   if (!model_ || !tokenizer_) throw InvalidArgument("LanguageModel needs a model and a tokenizer");
   if (static_cast<std::int64_t>(tokenizer_->vocab_size()) > model_->config().vocab_size)
     throw UnsupportedModel("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +
