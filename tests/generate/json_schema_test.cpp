@@ -7,7 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <regex>
 #include <string>
 
@@ -245,6 +250,33 @@ const char* const kSchemas[] = {
     R"({"type":"object","properties":{"msg":{"type":"string","maxLength":16}},"required":["msg"]})",
 };
 
+// The second opinion: Python's jsonschema (tools/validate_json_schema.py)
+// on the same outputs. Runs when $GPT_PYTHON (default python3) has the
+// package; CI sets GPT_REQUIRE_JSONSCHEMA=1 so that a missing package fails.
+void python_validates(const json& schema, const std::vector<Completion>& out, const std::string& name) {
+  json cases = json::array();
+  json outputs = json::array();
+  for (const auto& c : out) outputs.push_back(c.text);
+  cases.push_back({{"schema", schema}, {"outputs", outputs}});
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("gpt_json_schema_" + name + "_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + ".json");
+  {
+    std::ofstream f(path);
+    f << cases.dump();
+  }
+  const char* py = std::getenv("GPT_PYTHON");
+  const std::string cmd = std::string(py ? py : "python3") + " " + GPT_TEST_DATA_DIR + "/../../tools/validate_json_schema.py " +
+                          path.string();
+  const int rc = std::system(cmd.c_str());
+  std::filesystem::remove(path);
+  const int status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  if (status == 3 && !std::getenv("GPT_REQUIRE_JSONSCHEMA")) {
+    std::cout << "note: Python jsonschema is missing; only the C++ validator checked these outputs\n";
+    return;
+  }
+  EXPECT_EQ(status, 0) << "Python jsonschema rejected an output (printed above) or could not run: " << cmd;
+}
+
 class SampledJson : public ::testing::TestWithParam<int> {};
 
 TEST_P(SampledJson, FiveGenerationsParseAndValidate) {
@@ -274,6 +306,7 @@ TEST_P(SampledJson, FiveGenerationsParseAndValidate) {
     ASSERT_NO_THROW(v = json::parse(c.text));
     EXPECT_EQ(validate(v, schema, schema), "");
   }
+  python_validates(schema, out, "schema" + std::to_string(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemas, SampledJson, ::testing::Range(0, int(std::size(kSchemas))));
