@@ -623,6 +623,15 @@ bool GrammarMatcher::accept(std::string_view bytes) {
   return true;
 }
 
+bool GrammarMatcher::can_accept(std::string_view bytes) {
+  State cur = state_, next;
+  for (char ch : bytes) {
+    if (!step(cur, static_cast<std::uint8_t>(ch), next)) return false;
+    std::swap(cur, next);
+  }
+  return true;
+}
+
 bool GrammarMatcher::accepting() const noexcept {
   return state_.partial.need == 0 && !state_.stacks.empty() && state_.stacks.front() == kEmpty;
 }

@@ -144,6 +144,8 @@ class GrammarMatcher {
   // Advances by bytes (a token's text). Returns false and leaves the state
   // unchanged when the bytes leave the language.
   bool accept(std::string_view bytes);
+  // Whether accept(bytes) would succeed, without changing the state.
+  bool can_accept(std::string_view bytes);
   // Whether the bytes so far are a sentence of the grammar.
   bool accepting() const noexcept;
   // Whether some continuation (at least one more byte) is possible.

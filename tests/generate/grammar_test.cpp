@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "gpt/error.h"
+#include "gpt/generate.h"
 
 namespace gpt::detail {
 namespace {
@@ -149,6 +151,50 @@ TEST(Grammar, LlamaCppArithmeticAndJson) {
       "ws    ::= [ \\t\\n]*\n";
   EXPECT_TRUE(matches(arith, "1+2= 3\n(a*b)-c = x1\n"));
   EXPECT_FALSE(matches(arith, "1+= 3\n"));
+}
+
+// The mask from one trie walk equals checking every token of the real
+// vocabulary on its own, in states inside strings, numbers, between
+// elements and in the middle of a UTF-8 character.
+TEST(GrammarMask, TrieWalkEqualsTokenByTokenCheck) {
+  const std::string model = std::string(GPT_MODELS_DIR) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::filesystem::exists(model)) throw std::runtime_error(model + " is missing: run tools/fetch-model first");
+  const auto lm = LanguageModel::load(model);
+  const Tokenizer& tok = lm->tokenizer();
+  const VocabularyTrie& trie = lm->vocabulary_trie();
+  const std::string arith = "root ::= (expr \"=\" [0-9]+ \"\\n\")+\nexpr ::= term ([-+*/] term)*\nterm ::= [0-9]+ | \"(\" expr \")\"\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {json_object_grammar(), ""},
+      {json_object_grammar(), "{"},
+      {json_object_grammar(), "{\"na"},
+      {json_object_grammar(), "{\"name\": -1"},
+      {json_object_grammar(), "{\"a\": \"x\\"},
+      {json_object_grammar(), "{\"a\": [true, "},
+      {json_object_grammar(), "{\"a\": \"caf\xC3"},
+      {json_object_grammar(), "{\"a\": \"\xF0\x9F"},
+      {json_object_grammar(), "{\"a\": {}}"},
+      {arith, "(1+2"},
+      {arith, "12=3\n"},
+      {"root ::= [ぁ-ゟ]+ \"!\"?", "\xE3\x81"},
+      {"root ::= \" \" [a-z]{2,5} (\" \" [a-z]{2,5})*", ""},
+  };
+  for (const auto& [grammar, prefix] : cases) {
+    SCOPED_TRACE(prefix);
+    GrammarMatcher m(Grammar::parse(grammar));
+    ASSERT_TRUE(m.accept(prefix));
+    const TokenMask& mask = m.allowed(trie);
+    std::size_t allowed = 0, mismatches = 0;
+    for (std::size_t t = 0; t < tok.vocab_size(); ++t) {
+      const auto id = static_cast<Token>(t);
+      const std::string bytes = tok.token_bytes(id);
+      const bool expect = !tok.is_special(id) && !bytes.empty() && m.can_accept(bytes);
+      allowed += expect;
+      if (mask.test(id) != expect && ++mismatches <= 5)
+        ADD_FAILURE() << "token " << t << " '" << bytes << "': mask " << mask.test(id) << ", direct " << expect;
+    }
+    EXPECT_EQ(mask.count(), allowed);
+    EXPECT_EQ(allowed > 0, m.can_continue());  // a finished object allows nothing more
+  }
 }
 
 }  // namespace
