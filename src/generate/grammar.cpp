@@ -507,6 +507,8 @@ std::size_t TokenMask::count() const noexcept {
 
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar) : g_(std::move(grammar)) {
   nodes_.push_back({0, 0});  // kEmpty
+  nodes_.push_back({0, 0});  // kWild
+  nodes_.push_back({0, 0});  // kPopped
   for (std::uint32_t a : g_->rules()[g_->root()].alts) expand(a, kEmpty, state_.stacks);
   std::sort(state_.stacks.begin(), state_.stacks.end());
   state_.stacks.erase(std::unique(state_.stacks.begin(), state_.stacks.end()), state_.stacks.end());
@@ -527,8 +529,8 @@ void GrammarMatcher::expand(std::uint32_t pos, std::uint32_t parent, std::vector
       out.push_back(intern(pos, parent));
       return;
     case Grammar::Op::End:
-      if (parent == kEmpty) {
-        out.push_back(kEmpty);
+      if (parent == kEmpty || parent == kWild) {
+        out.push_back(parent == kEmpty ? kEmpty : kPopped);
       } else {
         const Node p = nodes_[parent];
         expand(p.pos, p.parent, out);
@@ -591,7 +593,7 @@ bool GrammarMatcher::step(const State& in, std::uint8_t byte, State& out) {
   if (complete) {
     out.partial = {};
     for (std::uint32_t s : in.stacks) {
-      if (s == kEmpty) continue;
+      if (s <= kPopped) continue;
       const auto next = advance(s, cp);
       out.stacks.insert(out.stacks.end(), next.begin(), next.end());
     }
@@ -607,7 +609,7 @@ bool GrammarMatcher::step(const State& in, std::uint8_t byte, State& out) {
     const char32_t hi = std::min<char32_t>((p.value << (6 * p.need)) | ((char32_t{1} << (6 * p.need)) - 1), kMaxCodePoint);
     if (lo > hi) return false;
     for (std::uint32_t s : in.stacks)
-      if (s != kEmpty && g_->intersects(g_->elements()[nodes_[s].pos], lo, hi)) out.stacks.push_back(s);
+      if (s > kPopped && g_->intersects(g_->elements()[nodes_[s].pos], lo, hi)) out.stacks.push_back(s);
   }
   return !out.stacks.empty();
 }
@@ -641,7 +643,7 @@ bool GrammarMatcher::can_continue() const noexcept {
 }
 
 void GrammarMatcher::walk(const VocabularyTrie& trie, std::uint32_t node, const State& state, TokenMask& mask,
-                          std::size_t depth) {
+                          std::size_t depth, std::vector<std::uint32_t>* pops) {
   const auto& nodes = trie.nodes();
   const auto& edges = trie.edges();
   const auto& tokens = trie.tokens();
@@ -650,35 +652,80 @@ void GrammarMatcher::walk(const VocabularyTrie& trie, std::uint32_t node, const 
   for (std::uint32_t k = n.first_edge; k < n.last_edge; ++k) {
     State& next = scratch_[depth];
     if (!step(state, edges[k].byte, next)) continue;
-    const auto child = nodes[edges[k].child];
+    const std::uint32_t c = edges[k].child;
+    if (pops && next.stacks.front() == kPopped) {  // sorted: kPopped comes first (kEmpty cannot occur here)
+      pops->push_back(c);
+      next.stacks.erase(next.stacks.begin());
+    }
+    const auto child = nodes[c];
     for (std::uint32_t t = child.first_token; t < child.last_token; ++t) mask.set(tokens[t]);
-    if (child.first_edge != child.last_edge) {
-      walk(trie, edges[k].child, next, mask, depth + 1);
+    if (child.first_edge != child.last_edge && !next.stacks.empty()) walk(trie, c, next, mask, depth + 1, pops);
+  }
+}
+
+std::pair<std::uint32_t, std::uint32_t> GrammarMatcher::truncate(std::uint32_t stack) {
+  std::uint32_t pos[kTruncate];
+  std::uint32_t cur = stack;
+  int m = 0;
+  while (m < kTruncate && cur != kEmpty) {
+    pos[m++] = nodes_[cur].pos;
+    cur = nodes_[cur].parent;
+  }
+  if (cur == kEmpty) return {stack, kEmpty};
+  std::uint32_t t = kWild;
+  for (int i = m - 1; i >= 0; --i) t = intern(pos[i], t);
+  return {t, cur};
+}
+
+const TokenMask& GrammarMatcher::stack_mask(const VocabularyTrie& trie, std::uint32_t s, Partial p) {
+  auto key = [&](std::uint32_t id) {
+    return (std::uint64_t{id} << 32) | (std::uint64_t{p.value} << 5) | (std::uint64_t{p.need} << 3) | p.len;
+  };
+  auto it = stack_masks_.find(key(s));
+  if (it != stack_masks_.end()) return it->second;
+  if (stack_masks_.size() >= kMaxCachedMasks) stack_masks_.clear();
+  if (local_masks_.size() >= kMaxCachedMasks) local_masks_.clear();
+  TokenMask m(trie.vocab_size());
+  const auto [top, rest] = truncate(s);
+  State start;
+  start.partial = p;
+  if (rest == kEmpty) {
+    start.stacks = {s};
+    ++stats_.walks;
+    walk(trie, 0, start, m, 0, nullptr);
+  } else {
+    auto lt = local_masks_.find(key(top));
+    if (lt == local_masks_.end()) {
+      Local local{TokenMask(trie.vocab_size()), {}};
+      start.stacks = {top};
+      ++stats_.walks;
+      walk(trie, 0, start, local.mask, 0, &local.pops);
+      std::sort(local.pops.begin(), local.pops.end());
+      local.pops.erase(std::unique(local.pops.begin(), local.pops.end()), local.pops.end());
+      lt = local_masks_.emplace(key(top), std::move(local)).first;
+    }
+    m = lt->second.mask;
+    if (!lt->second.pops.empty()) {
+      // Continue from each pop point with the real stack below the frames.
+      State resume;
+      expand(nodes_[rest].pos, nodes_[rest].parent, resume.stacks);
+      std::sort(resume.stacks.begin(), resume.stacks.end());
+      resume.stacks.erase(std::unique(resume.stacks.begin(), resume.stacks.end()), resume.stacks.end());
+      for (std::uint32_t node : lt->second.pops) {
+        ++stats_.resumes;
+        walk(trie, node, resume, m, 0, nullptr);
+      }
     }
   }
+  return stack_masks_.emplace(key(s), std::move(m)).first->second;
 }
 
 const TokenMask& GrammarMatcher::allowed(const VocabularyTrie& trie) {
   if (current_valid_) return current_;
   current_ = TokenMask(trie.vocab_size());
   if (scratch_.size() < trie.max_depth() + 1) scratch_.resize(trie.max_depth() + 1);  // walk() keeps references
-  const Partial p = state_.partial;
-  for (std::uint32_t s : state_.stacks) {
-    if (s == kEmpty) continue;
-    const std::uint64_t key = (std::uint64_t{s} << 32) | (std::uint64_t{p.value} << 5) | (std::uint64_t{p.need} << 3) | p.len;
-    auto it = stack_masks_.find(key);
-    if (it == stack_masks_.end()) {
-      if (stack_masks_.size() >= kMaxCachedMasks) stack_masks_.clear();
-      TokenMask m(trie.vocab_size());
-      State start;
-      start.stacks = {s};
-      start.partial = p;
-      ++stats_.walks;
-      walk(trie, 0, start, m, 0);
-      it = stack_masks_.emplace(key, std::move(m)).first;
-    }
-    current_.merge(it->second);
-  }
+  for (std::uint32_t s : state_.stacks)
+    if (s > kPopped) current_.merge(stack_mask(trie, s, state_.partial));
   current_valid_ = true;
   return current_;
 }

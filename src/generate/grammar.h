@@ -27,11 +27,15 @@
 // multi-byte UTF-8 character, and the matcher then keeps only the stacks
 // whose top class can still match some completion of it.
 //
-// TokenMask (token_mask()) is the set of vocabulary tokens whose bytes keep
-// the output inside the language: one depth-first walk of the vocabulary
-// trie per distinct stack, pruned as soon as a prefix is rejected, and
-// cached per stack id, so a state met again (the inside of a string, the
-// digits of a number) costs one bitset union.
+// allowed() is the set of vocabulary tokens whose bytes keep the output
+// inside the language: a depth-first walk of the vocabulary trie, pruned as
+// soon as a prefix is rejected, cached per stack id, so a state met again
+// (the inside of a string, the digits of a number) costs one bitset union.
+// A stack deeper than kTruncate frames is walked in two parts: its top
+// frames on a wildcard bottom (cached by those frames alone, so the inside
+// of every string shares one walk whatever the string belongs to), then,
+// from each trie node where that walk popped into the wildcard, the rest of
+// the walk with the real stack (small: the tokens that close the string).
 //
 // Ownership and threads: a Grammar is immutable and may be shared; a
 // VocabularyTrie is immutable and may be shared; a GrammarMatcher (and the
@@ -153,9 +157,10 @@ class GrammarMatcher {
   // The tokens of the trie whose bytes can follow now (not end-of-sequence).
   const TokenMask& allowed(const VocabularyTrie& trie);
 
-  // Work done so far: trie walks (cache misses) and trie edges they tried.
+  // Work done so far: trie walks (cache misses; resumes after a pop
+  // counted apart) and trie edges they tried.
   struct Stats {
-    std::size_t walks = 0, edges = 0;
+    std::size_t walks = 0, resumes = 0, edges = 0;
   };
   const Stats& stats() const noexcept { return stats_; }
 
@@ -175,7 +180,20 @@ class GrammarMatcher {
     std::uint32_t pos;     // next element to match (a Chars element for a top)
     std::uint32_t parent;  // the stack below; kEmpty at the bottom
   };
-  static constexpr std::uint32_t kEmpty = 0;
+  static constexpr std::uint32_t kEmpty = 0;   // the bottom: the grammar is complete
+  static constexpr std::uint32_t kWild = 1;    // the bottom of a truncated stack: "some context"
+  static constexpr std::uint32_t kPopped = 2;  // a walk state that popped into kWild
+  static constexpr int kTruncate = 3;          // frames kept by truncate()
+  // A mask that holds whatever the context below a truncated stack is: the
+  // tokens it allows, and the trie nodes where the walk popped into the
+  // context (the caller continues there with the real stack).
+  struct Local {
+    TokenMask mask;
+    std::vector<std::uint32_t> pops;
+  };
+  // The top kTruncate frames of stack on kWild, and the real stack below
+  // them (kEmpty when the stack is not deeper than that: then first == stack).
+  std::pair<std::uint32_t, std::uint32_t> truncate(std::uint32_t stack);
 
   std::uint32_t intern(std::uint32_t pos, std::uint32_t parent);
   void expand(std::uint32_t pos, std::uint32_t parent, std::vector<std::uint32_t>& out);
@@ -183,14 +201,17 @@ class GrammarMatcher {
   std::span<const std::uint32_t> advance(std::uint32_t stack, char32_t c);
   // One byte: false when nothing survives.
   bool step(const State& in, std::uint8_t byte, State& out);
-  void walk(const VocabularyTrie& trie, std::uint32_t node, const State& state, TokenMask& mask, std::size_t depth);
+  void walk(const VocabularyTrie& trie, std::uint32_t node, const State& state, TokenMask& mask, std::size_t depth,
+            std::vector<std::uint32_t>* pops);
+  const TokenMask& stack_mask(const VocabularyTrie& trie, std::uint32_t stack, Partial p);
 
   std::shared_ptr<const Grammar> g_;
   std::vector<Node> nodes_;
   std::unordered_map<std::uint64_t, std::uint32_t> interned_;
   std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>> advanced_;  // -> pool_[a, b)
   std::vector<std::uint32_t> pool_;
-  std::unordered_map<std::uint64_t, TokenMask> stack_masks_;
+  std::unordered_map<std::uint64_t, TokenMask> stack_masks_;  // (stack, partial) -> mask
+  std::unordered_map<std::uint64_t, Local> local_masks_;      // (truncated stack, partial) -> Local
   std::vector<State> scratch_;  // one per trie depth
   State state_;
   Stats stats_;

@@ -173,11 +173,18 @@ TEST(GrammarMask, TrieWalkEqualsTokenByTokenCheck) {
       {json_object_grammar(), "{\"a\": \"caf\xC3"},
       {json_object_grammar(), "{\"a\": \"\xF0\x9F"},
       {json_object_grammar(), "{\"a\": {}}"},
+      {json_object_grammar(), "{\"a\": [{\"b\": \"x"},
+      {json_object_grammar(), "{\"a\": [{\"b\": [1, 2.5"},
+      {json_object_grammar(), "{\"a\": [{\"b\": [\"\xC3"},
+      {json_schema_to_grammar(R"({"type":"object","properties":{"n":{"type":"string","maxLength":3},"v":{"type":"number"}}})"), "{\"n\": \"ab"},
+      {json_schema_to_grammar(R"({"type":"object","properties":{"n":{"type":"string","maxLength":3},"v":{"type":"number"}}})"), "{\"v\": 1"},
+      {arith, "((1+(2"},
       {arith, "(1+2"},
       {arith, "12=3\n"},
       {"root ::= [ぁ-ゟ]+ \"!\"?", "\xE3\x81"},
       {"root ::= \" \" [a-z]{2,5} (\" \" [a-z]{2,5})*", ""},
   };
+  std::size_t resumes = 0;
   for (const auto& [grammar, prefix] : cases) {
     SCOPED_TRACE(prefix);
     GrammarMatcher m(Grammar::parse(grammar));
@@ -194,7 +201,9 @@ TEST(GrammarMask, TrieWalkEqualsTokenByTokenCheck) {
     }
     EXPECT_EQ(mask.count(), allowed);
     EXPECT_EQ(allowed > 0, m.can_continue());  // a finished object allows nothing more
+    resumes += m.stats().resumes;
   }
+  EXPECT_GT(resumes, 0u);  // the two-part walk of deep stacks was exercised
 }
 
 }  // namespace
