@@ -311,6 +311,35 @@ TEST_P(SampledJson, FiveGenerationsParseAndValidate) {
 
 INSTANTIATE_TEST_SUITE_P(Schemas, SampledJson, ::testing::Range(0, int(std::size(kSchemas))));
 
+// With top-k (or greedy) and no log-probabilities, generation checks tokens
+// in logit order instead of computing the whole mask; the tokens drawn must
+// be the same as with the whole mask (which logprobs >= 0 forces).
+TEST(ConstrainedSampling, TopKShortcutEqualsFullMask) {
+  const std::string prompt = render_chat_template(
+      lm()->chat_template(), {{"user", "Describe a person as JSON with name, age and hobbies."}}, true, "", "<|im_end|>");
+  for (const auto& [top_k, temp] : {std::pair{40, 1.0f}, std::pair{5, 0.7f}, std::pair{40, 0.0f}}) {
+    GenerateOptions o;
+    o.max_tokens = 32;
+    o.threads = 2;
+    o.n = 2;
+    o.sampling.temperature = temp;
+    o.sampling.top_k = top_k;
+    o.sampling.repetition_penalty = 1.3f;
+    o.sampling.seed = 5;
+    o.grammar = json_schema_to_grammar(
+        R"({"type":"object","properties":{"name":{"type":"string","maxLength":12},"age":{"type":"integer"},
+            "hobbies":{"type":"array","items":{"type":"string"},"maxItems":3}},"required":["name","age"]})");
+    const auto fast = lm()->complete_n(prompt, o);
+    o.logprobs = 0;
+    const auto full = lm()->complete_n(prompt, o);
+    for (std::size_t k = 0; k < fast.size(); ++k) {
+      EXPECT_EQ(fast[k].tokens, full[k].tokens) << "top_k " << top_k << " temperature " << temp << ": " << fast[k].text
+                                                << " vs " << full[k].text;
+      EXPECT_EQ(fast[k].text, full[k].text);
+    }
+  }
+}
+
 // --- GBNF grammars with reference parsers -----------------------------------------
 
 // expr := term (op term)*; term := num | '(' expr ')'; exactly the whole line.
