@@ -282,7 +282,9 @@ class Converter {
       fail("additionalProperties", ptr, "only true or false is supported (not a schema)");
     const bool closed = s.contains("additionalProperties") && !s["additionalProperties"].get<bool>();
     if (props.empty()) return closed ? add(hint, "\"{\" ws \"}\"") : "object";
-    // kv_i, then first_i (nothing written yet) and rest_i (something written).
+    // kv_i is one property; first_i the properties i.. when none was written
+    // yet (an optional one may be skipped, then first_{i+1} follows); rest_i
+    // the properties i.. after one was written (each one with its comma).
     std::vector<std::string> kv;
     std::vector<bool> req;
     for (const auto& [name, sub] : props.items()) {
@@ -296,15 +298,11 @@ class Converter {
       const std::string after = rest[i + 1].empty() ? "" : " " + rest[i + 1];
       const std::string item = "\",\" ws " + kv[i];
       const std::string rbody = req[i] ? item + after : "(" + item + ")?" + after;
-      rest[i] = rbody == "" ? "" : add(hint + "-rest", rbody);
+      rest[i] = add(hint + "-rest", rbody);
       const std::string fafter = rest[i + 1].empty() ? "" : " " + rest[i + 1];
       std::string fbody = kv[i] + fafter;
       if (!req[i]) fbody += first[i + 1].empty() ? " | \"\"" : " | " + first[i + 1];
       first[i] = add(hint + "-first", fbody);
-      if (req[i]) {
-        // Before a required property, nothing optional can be skipped silently:
-        // first[i] starts with it; earlier optional ones lead into rest.
-      }
     }
     return add(hint, "\"{\" ws " + first[0] + " \"}\"");
   }
