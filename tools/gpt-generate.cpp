@@ -144,6 +144,12 @@ int main(int argc, char** argv) {
   app.add_option("--chat-template", chat_template, "Override the chat template: chatml, llama2, llama3, gemma, zephyr, mistral, or a Jinja file");
   app.add_flag("--json", json, "Print one JSON object (text, tokens, finish reason, counts, timings) instead of streaming");
   app.add_option("--logprobs", opt.logprobs, "With --json: each token's log-probability and this many alternatives (0-20)");
+  std::string grammar, grammar_file, json_schema;
+  bool json_object = false;
+  app.add_option("--grammar", grammar, "Constrain the output to a GBNF grammar (text; rule 'root' is the start)");
+  app.add_option("--grammar-file", grammar_file, "Constrain the output to the GBNF grammar in this file");
+  app.add_option("--json-schema", json_schema, "Constrain the output to JSON valid for this JSON Schema (text, or @FILE)");
+  app.add_flag("--json-object", json_object, "Constrain the output to one JSON object");
   app.add_flag("-q,--quiet", quiet, "No load time or speeds on stderr");
   std::string attention_map;
   app.add_option("--attention-map", attention_map,
@@ -173,11 +179,33 @@ int main(int argc, char** argv) {
     if (opt.logprobs > 20) throw gpt::InvalidArgument("--logprobs must be at most 20");
     for (const auto& s : opt.stop)
       if (s.empty()) throw gpt::InvalidArgument("--stop needs a non-empty string");
+    if (int(!grammar.empty()) + int(!grammar_file.empty()) + int(!json_schema.empty()) + int(json_object) > 1)
+      throw gpt::InvalidArgument("give at most one of --grammar, --grammar-file, --json-schema, --json-object");
+    if (!grammar_file.empty()) {
+      std::ifstream in(grammar_file, std::ios::binary);
+      if (!in) throw gpt::InvalidArgument("--grammar-file '" + grammar_file + "' cannot be read");
+      grammar = read_all(in);
+    }
+    if (!json_schema.empty() && json_schema[0] == '@') {
+      std::ifstream in(json_schema.substr(1), std::ios::binary);
+      if (!in) throw gpt::InvalidArgument("--json-schema file '" + json_schema.substr(1) + "' cannot be read");
+      json_schema = read_all(in);
+    }
+    if (!json_schema.empty()) grammar = gpt::json_schema_to_grammar(json_schema);
+    if (json_object) grammar = gpt::json_object_grammar();
+    if (!grammar.empty()) gpt::check_grammar(grammar);
+    opt.grammar = grammar;
     if (!chat_template.empty() && !gpt::builtin_chat_template(chat_template) &&
         !std::filesystem::is_regular_file(chat_template))
       throw gpt::InvalidArgument("--chat-template '" + chat_template +
                                  "' is neither a known template (chatml, llama2, llama3, gemma, zephyr, mistral) nor a file");
   } catch (const gpt::InvalidArgument& e) {
+    std::fprintf(stderr, "gpt-generate: %s\n", e.what());
+    return kUsage;
+  } catch (const gpt::GrammarError& e) {
+    std::fprintf(stderr, "gpt-generate: %s\n", e.what());
+    return kUsage;
+  } catch (const gpt::SchemaError& e) {
     std::fprintf(stderr, "gpt-generate: %s\n", e.what());
     return kUsage;
   }

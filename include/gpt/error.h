@@ -90,4 +90,40 @@ class TemplateError : public Error {
   Kind kind_;
 };
 
+// A GBNF grammar could not be parsed or compiled. line() and column() (both
+// from 1; the column counts bytes) say where; what() reads
+//   "grammar:<line>:<column>: <message>".
+class GrammarError : public Error {
+ public:
+  GrammarError(int line, int column, const std::string& message)
+      : Error("grammar:" + std::to_string(line) + ":" + std::to_string(column) + ": " + message),
+        line_(line),
+        column_(column) {}
+  int line() const noexcept { return line_; }
+  int column() const noexcept { return column_; }
+
+ private:
+  int line_;
+  int column_;
+};
+
+// A JSON Schema could not be turned into a grammar: it is not valid JSON, is
+// malformed, or uses a keyword the converter does not support (never silently
+// dropped). keyword() names the keyword (empty when none applies) and
+// pointer() the JSON Pointer of the schema object concerned ("" = the root).
+class SchemaError : public Error {
+ public:
+  SchemaError(std::string keyword, std::string pointer, const std::string& message)
+      : Error("JSON schema at '" + pointer + "'" + (keyword.empty() ? std::string() : " (keyword '" + keyword + "')") +
+              ": " + message),
+        keyword_(std::move(keyword)),
+        pointer_(std::move(pointer)) {}
+  const std::string& keyword() const noexcept { return keyword_; }
+  const std::string& pointer() const noexcept { return pointer_; }
+
+ private:
+  std::string keyword_;
+  std::string pointer_;
+};
+
 }  // namespace gpt

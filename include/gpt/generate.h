@@ -31,6 +31,9 @@ namespace gpt {
 namespace jinja {
 class Template;  // src/generate/jinja.h
 }
+namespace detail {
+class VocabularyTrie;  // src/generate/grammar.h
+}
 
 // How the next token is chosen from the logits. Applied in this order:
 // logit bias, penalties, temperature (0 = greedy: arg-max, the rest ignored),
@@ -78,7 +81,33 @@ struct GenerateOptions {
   std::int32_t prompt_batch = 64;        // prompt tokens per forward pass (cancellation granularity)
   std::size_t max_memory_bytes = std::size_t{16} << 30;  // KV cache + scratch cap (SessionOptions); 0 = none
   StreamCallback on_text;                // optional streaming callback (first completion only when n > 1)
+  // Constrained decoding: a GBNF grammar (see README, "Constrained output")
+  // the generated text must follow; empty = none. Only tokens that keep the
+  // text inside the grammar's language are sampled, end-of-sequence only
+  // where the grammar accepts, and generation ends (finish reason Stop) once
+  // the grammar accepts and nothing more can follow. json_schema_to_grammar()
+  // and json_object_grammar() give grammars for JSON. A bad grammar throws
+  // GrammarError (line and column).
+  std::string grammar;
 };
+
+// A GBNF grammar for the JSON values a JSON Schema (text) allows. Supported:
+// type (object, array, string, number, integer, boolean, null, or a list),
+// properties, required, additionalProperties (false, or true / absent: no
+// extra properties are generated), items, enum, const, minItems, maxItems,
+// minLength, maxLength, simple regular-expression pattern, anyOf, oneOf with
+// branches of disjoint types or constants, $ref to #/$defs/... (or
+// #/definitions/...), and the annotations title, description, default,
+// examples, $schema, $id, $comment. Anything else throws SchemaError naming
+// the keyword: the grammar is never looser than the schema. Properties come
+// in the schema's order; numbers have at most 16 integer and 16 fraction
+// digits, strings and whitespace are otherwise free.
+std::string json_schema_to_grammar(std::string_view schema_json);
+// A GBNF grammar for any JSON object ({...} with any values inside).
+std::string json_object_grammar();
+// Parses and compiles a GBNF grammar; throws GrammarError (line, column) if
+// it is not valid. Generation does the same; this checks one up front.
+void check_grammar(std::string_view gbnf);
 
 struct TokenLogprob {
   Token token = 0;
@@ -171,9 +200,15 @@ class LanguageModel {
   Completion chat(const std::vector<ChatMessage>& messages, const GenerateOptions& options,
                   const std::string& template_override = {}) const;
 
+ // The vocabulary as a byte trie for constrained decoding, built on first
+  // use (thread-safe) and kept.
+  const detail::VocabularyTrie& vocabulary_trie() const;
+
  private:
   std::shared_ptr<const Model> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
+  struct Lazy;                    // lazily built, shared data (the trie)
+  std::shared_ptr<Lazy> lazy_;
 };
 
 // Multi-turn chat that keeps the KV cache between turns: each turn feeds

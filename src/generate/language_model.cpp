@@ -4,6 +4,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "generate/chat_template.h"
@@ -12,6 +15,7 @@
 #include "model/loaders.h"
 #include "tokenizer/loaders.h"
 #include "generate/generation.h"
+#include "generate/grammar.h"
 #include "generate/sampler.h"
 #include "generate/stop.h"
 #include "gpt/error.h"
@@ -24,6 +28,8 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 }  // namespace
+
+void check_grammar(std::string_view gbnf) { (void)detail::Grammar::parse(gbnf); }
 
 const char* to_string(FinishReason r) noexcept {
   switch (r) {
@@ -47,6 +53,7 @@ void validate(const GenerateOptions& o) {
   for (const auto& s : o.stop)
     if (s.empty()) throw InvalidArgument("stop strings must not be empty");
   o.sampling.validate();
+  if (!o.grammar.empty()) (void)Grammar::parse(o.grammar);  // GrammarError early
 }
 
 std::int64_t context_for(const Model& m, const GenerateOptions& o) {
@@ -92,6 +99,77 @@ bool feed_prompt(Session& session, std::span<const Token> tokens, const Generate
   return true;
 }
 
+namespace {
+
+// Constrained decoding, one step: applies the logit bias and penalties, then
+// sets every logit the grammar forbids to -inf (end-of-sequence and stop
+// tokens are allowed only where the grammar accepts). Sample with
+// Sampler::sample_prepared afterwards.
+//
+// When only the k most likely allowed tokens can matter (top-k on, or
+// greedy) and log-probabilities are not requested, it checks tokens in
+// order of logit and stops at the k-th allowed one: the sampler then sees
+// exactly what it would see with the full mask (the same k tokens, the same
+// softmax over them). Otherwise, or when those are not among the 1024 most
+// likely tokens, it computes the full mask with one walk of the vocabulary
+// trie (GrammarMatcher::allowed).
+void constrain(GrammarMatcher& g, const VocabularyTrie& trie, const Tokenizer& tok, const GenerateOptions& o,
+               const SamplingOptions& so, Eigen::VectorXf& logits, std::span<const Token> history,
+               std::vector<Token>& ids) {
+  apply_bias_and_penalties(so, logits, history);
+  const bool end_ok = g.accepting() && !o.ignore_eos;
+  auto is_end = [&](Token id) {
+    return tok.is_eos(id) || std::find(o.stop_tokens.begin(), o.stop_tokens.end(), id) != o.stop_tokens.end();
+  };
+  const float kNegInf = -std::numeric_limits<float>::infinity();
+  const auto n = static_cast<std::size_t>(logits.size());
+  const std::size_t need = so.temperature == 0.0f ? 1 : static_cast<std::size_t>(std::max(so.top_k, 0));
+  if (o.logprobs < 0 && need > 0 && need <= 256 && n > 1024) {
+    const std::size_t m = 1024;
+    ids.resize(n);
+    for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<Token>(i);
+    const float* l = logits.data();
+    auto order = [l](Token a, Token b) { return l[a] != l[b] ? l[a] > l[b] : a < b; };
+    std::nth_element(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(m), ids.end(), order);
+    std::sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(m), order);
+    std::vector<Token> keep;
+    for (std::size_t i = 0; i < m && keep.size() < need; ++i) {
+      const Token id = ids[i];
+      if (!(l[id] > kNegInf)) break;  // the rest cannot be drawn either
+      bool ok;
+      if (is_end(id)) {
+        ok = end_ok;
+      } else if (tok.is_special(id) || static_cast<std::size_t>(id) >= tok.vocab_size()) {
+        ok = false;
+      } else {
+        const std::string bytes = tok.token_bytes(id);
+        ok = !bytes.empty() && g.can_accept(bytes);
+      }
+      if (ok) keep.push_back(id);
+    }
+    if (keep.size() == need) {
+      Eigen::VectorXf out = Eigen::VectorXf::Constant(logits.size(), kNegInf);
+      for (Token id : keep) out[id] = logits[id];
+      logits.swap(out);
+      return;
+    }
+  }
+  const TokenMask& allowed = g.allowed(trie);
+  bool any = false;
+  for (std::size_t t = 0; t < n; ++t) {
+    const auto id = static_cast<Token>(t);
+    if (allowed.test(id) || (end_ok && is_end(id)))
+      any = any || logits[static_cast<Eigen::Index>(t)] > kNegInf;
+    else
+      logits[static_cast<Eigen::Index>(t)] = kNegInf;
+  }
+  if (!any)
+    throw InvalidArgument("the grammar allows no token here that the model can draw (every allowed token has "
+                          "probability 0 after the logit bias)");
+}
+
+}  // namespace
+
 Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,
                          Eigen::VectorXf logits, const GenerateOptions& o, std::uint64_t seed, bool stream) {
   const Tokenizer& tok = lm.tokenizer();
@@ -106,6 +184,14 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
   StopMatcher stopper(o.stop);
   std::vector<Token> history = prompt;
   bool finished = false;
+  // Constrained decoding: the matcher follows the text; its mask limits each draw.
+  const VocabularyTrie* trie = nullptr;
+  std::optional<GrammarMatcher> grammar;
+  std::vector<Token> candidates;  // scratch for constrain()
+  if (!o.grammar.empty()) {
+    trie = &lm.vocabulary_trie();
+    grammar.emplace(Grammar::parse(o.grammar));
+  }
 
   auto emit = [&](const std::string& piece) {
     if (piece.empty()) return true;
@@ -114,9 +200,10 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
   };
 
   for (std::int32_t i = 0; i < o.max_tokens; ++i) {
+    if (grammar) constrain(*grammar, *trie, tok, o, so, logits, history, candidates);
     Eigen::VectorXf raw;
     if (o.logprobs >= 0) raw = logits;
-    const Token t = sampler.sample(logits, history);
+    const Token t = grammar ? sampler.sample_prepared(logits) : sampler.sample(logits, history);
     const bool eos = !o.ignore_eos && tok.is_eos(t);
     const bool stop_token = std::find(o.stop_tokens.begin(), o.stop_tokens.end(), t) != o.stop_tokens.end();
     if (eos || stop_token) {
@@ -124,6 +211,8 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
       finished = true;
       break;
     }
+    if (grammar && !grammar->accept(tok.token_bytes(t)))
+      throw InvalidArgument("internal error: a masked-in token left the grammar");  // the mask rules this out
     c.tokens.push_back(t);
     history.push_back(t);
     if (o.logprobs >= 0) {
@@ -140,7 +229,7 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
       finished = true;
       break;
     }
-    if (stopper.stopped()) {
+    if (stopper.stopped() || (grammar && grammar->accepting() && !grammar->can_continue())) {
       c.finish_reason = FinishReason::Stop;
       finished = true;
       break;
@@ -217,8 +306,18 @@ std::shared_ptr<const LanguageModel> LanguageModel::load(const std::filesystem::
   return std::make_shared<const LanguageModel>(std::move(model), std::move(tok));
 }
 
+struct LanguageModel::Lazy {
+  std::once_flag trie_once;
+  std::unique_ptr<const detail::VocabularyTrie> trie;
+};
+
+const detail::VocabularyTrie& LanguageModel::vocabulary_trie() const {
+  std::call_once(lazy_->trie_once, [&] { lazy_->trie = std::make_unique<const detail::VocabularyTrie>(*tokenizer_); });
+  return *lazy_->trie;
+}
+
 LanguageModel::LanguageModel(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), lazy_(std::make_shared<Lazy>()) {
   if (!model_ || !tokenizer_) throw InvalidArgument("LanguageModel needs a model and a tokenizer");
   if (static_cast<std::int64_t>(tokenizer_->vocab_size()) > model_->config().vocab_size)
     throw UnsupportedModel("the tokenizer has " + std::to_string(tokenizer_->vocab_size()) +

@@ -206,6 +206,10 @@ Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(optio
 
 Token Sampler::sample(Eigen::Ref<Eigen::VectorXf> logits, std::span<const Token> history) {
   apply_bias_and_penalties(options_, logits, history);
+  return sample_prepared(logits);
+}
+
+Token Sampler::sample_prepared(Eigen::Ref<Eigen::VectorXf> logits) {
   if (options_.temperature == 0.0f) return argmax(logits);
   const std::vector<Candidate> c = filter_candidates(options_, logits);
   if (c.size() == 1) {

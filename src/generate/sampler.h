@@ -80,6 +80,8 @@ class Sampler {
   // apply_bias_and_penalties. Greedy sampling does not advance the
   // random generator.
   Token sample(Eigen::Ref<Eigen::VectorXf> logits, std::span<const Token> history);
+  // The same on logits that already had apply_bias_and_penalties (steps 4-5).
+  Token sample_prepared(Eigen::Ref<Eigen::VectorXf> logits);
 
   const SamplingOptions& options() const noexcept { return options_; }
 

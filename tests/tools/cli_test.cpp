@@ -81,6 +81,21 @@ TEST(GptGenerate, JsonParsesAndCarriesTheResult) {
   EXPECT_EQ(j["choices"][0]["logprobs"][0]["top"].size(), 2u);
 }
 
+TEST(GptGenerate, JsonSchemaFromAFileGivesValidJson) {
+  const auto f = std::filesystem::temp_directory_path() / "gpt_cli_schema.json";
+  {
+    std::ofstream out(f);
+    out << R"({"type":"object","properties":{"city":{"enum":["Paris","Rome"]},"people":{"type":"integer"}},"required":["city","people"]})";
+  }
+  const ToolRun r = run("-m " + kModel + " --chat -p 'A city as JSON' --temp 1 --seed 3 -n 64 -q --json-schema @" + f.string());
+  std::filesystem::remove(f);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto v = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(v["city"] == "Paris" || v["city"] == "Rome") << r.out;
+  EXPECT_TRUE(v["people"].is_number_integer()) << r.out;
+  EXPECT_EQ(v.size(), 2u) << r.out;
+}
+
 TEST(GptGenerate, ReadsThePromptFromStdinAndFiles) {
   const fs::path f = fs::temp_directory_path() / ("gpt_cli_prompt_" + std::to_string(::getpid()));
   std::ofstream(f) << "The capital of France is";
@@ -125,7 +140,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"-m MODEL -p hi --stop ''", 2, "--stop"},
                       BadInput{"-q -m MODEL -c 8 -p 'a b c d e f g h i j k l m n o p'", 1, "context"},
                       BadInput{"-m " GPT_TEST_DATA_DIR "/gguf/truncated.gguf -p hi", 1, "truncated.gguf"},
-                      BadInput{"-m " GPT_TEST_DATA_DIR "/models -p hi", 1, "config.json"}),
+                      BadInput{"-m " GPT_TEST_DATA_DIR "/models -p hi", 1, "config.json"},
+                      BadInput{"-m MODEL -p hi --grammar 'root ::= \"a\" bad'", 2, "grammar:1:14: rule 'bad' is not defined"},
+                      BadInput{"-m MODEL -p hi --grammar-file /nonexistent.gbnf", 2, "--grammar-file"},
+                      BadInput{"-m MODEL -p hi --json-schema '{\"type\":\"integer\",\"minimum\":1}'", 2, "keyword 'minimum'"},
+                      BadInput{"-m MODEL -p hi --json-schema @/nonexistent.json", 2, "--json-schema"},
+                      BadInput{"-m MODEL -p hi --json-object --grammar 'root ::= \"a\"'", 2, "at most one"}),
     [](const ::testing::TestParamInfo<BadInput>& i) { return "case_" + std::to_string(i.index); });
 
 // --attention-map: the JSON holds every layer's and head's probabilities
@@ -173,7 +193,8 @@ TEST(GptGenerate, HelpListsEveryFlagAndExitCodes) {
   EXPECT_EQ(r.rc, 0);
   for (const char* flag : {"--model", "--prompt", "--file", "--max-tokens", "--temp", "--top-k", "--top-p", "--min-p",
                            "--repeat-penalty", "--seed", "--threads", "--stop", "--chat", "--system", "--json",
-                           "--logprobs", "--quiet", "--chat-template", "--attention-map", "Exit codes"})
+                           "--logprobs", "--quiet", "--chat-template", "--attention-map", "--grammar",
+                           "--grammar-file", "--json-schema", "--json-object", "Exit codes"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
