@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <pthread.h>
 #include <thread>
 
@@ -125,7 +126,21 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   loader.join();
   if (code == kOk) std::fprintf(stderr, "gpt-server: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  server->stop();
-  http.join();
+  // stop() cancels generation at its next token and closes the listening
+  // socket; a connection that sends nothing could still hold its HTTP thread
+  // until --timeout, so give the threads 10 seconds and then leave anyway.
+  std::promise<void> stopped;
+  auto done = stopped.get_future();
+  std::thread stopper([&] {
+    server->stop();
+    http.join();
+    stopped.set_value();
+  });
+  if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::fprintf(stderr, "gpt-server: connections still open after 10 s; exiting\n");
+    std::fflush(stderr);
+    std::_Exit(code);
+  }
+  stopper.join();
   return code;
 }

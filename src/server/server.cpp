@@ -389,6 +389,10 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   s.http.set_read_timeout(s.opt.timeout_s, 0);
   s.http.set_write_timeout(s.opt.timeout_s, 0);
   s.http.set_payload_max_length(s.opt.max_body_bytes);
+  // One request per connection ("Connection: close"): cpp-httplib 0.11 waits
+  // for an idle keep-alive connection's next request line with the full read
+  // timeout, which would hold up stop() by --timeout seconds.
+  s.http.set_keep_alive_max_count(1);
   s.routes();
 }
 
