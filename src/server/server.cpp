@@ -118,11 +118,19 @@ std::shared_ptr<Job> Server::Impl::make_job(const httplib::Request& req, Endpoin
   job->created = unix_now();
   job->id = new_id(ep == Endpoint::Completions ? "cmpl-" : "chatcmpl-");
   const Tokenizer& tok = lm->tokenizer();
+  // A text that cannot fit is refused before it is tokenized.
+  auto fits = [&](const std::string& text, std::size_t extra, const char* param) {
+    try {
+      detail::check_text_fits(tok, text, extra, limits.context_length);
+    } catch (const InvalidArgument& e) {
+      throw ApiError(400, e.what(), "invalid_request_error", param, "context_length_exceeded");
+    }
+  };
   if (ep == Endpoint::Completions) {
     for (const auto& p : r.prompts) {
       if (p.text) {
         const auto& special = tok.special_tokens();
-        detail::check_text_fits(tok, *p.text, special.prefix.size() + special.suffix.size(), limits.context_length);
+        fits(*p.text, special.prefix.size() + special.suffix.size(), "prompt");
         job->prompts.push_back(tok.encode(*p.text, {.add_special_tokens = true, .parse_special = false}));
         if (job->prompts.back().empty())
           throw ApiError(400, "The prompt is empty and the model adds no BOS token", "invalid_request_error", "prompt");
@@ -142,7 +150,7 @@ std::shared_ptr<Job> Server::Impl::make_job(const httplib::Request& req, Endpoin
       throw ApiError(400, std::string("The model's chat template cannot render these messages: ") + e.what(),
                      "invalid_request_error", "messages");
     }
-    detail::check_text_fits(tok, text, 0, limits.context_length);
+    fits(text, 0, "messages");
     job->prompts.push_back(detail::encode_chat(tok, text));
   }
   for (const auto& p : job->prompts) check_context(static_cast<std::int64_t>(p.size()), r, limits.context_length);
@@ -364,6 +372,11 @@ void Server::Impl::routes() {
     if (res.status == 404)
       send_error(res, ApiError(404, "Invalid URL (" + req.method + " " + req.path + ")", "invalid_request_error", {},
                                "unknown_url"));
+    else if (res.status == 413 && req.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
+      // cpp-httplib caps form bodies at 8 KiB whatever the payload limit (curl -d sends this type).
+      send_error(res, ApiError(413, "The request body is too large for Content-Type application/x-www-form-urlencoded "
+                                    "(8 KiB); send it as application/json",
+                               "invalid_request_error", {}, "request_too_large"));
     else if (res.status == 413)
       send_error(res, ApiError(413, "The request body is too large", "invalid_request_error", {}, "request_too_large"));
     else
