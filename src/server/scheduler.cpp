@@ -1,6 +1,8 @@
 // The request scheduler: see scheduler.h.
 #include "server/scheduler.h"
 
+#include <future>
+
 #include "gpt/error.h"
 #include "server/api.h"
 
@@ -13,6 +15,31 @@ Scheduler::Scheduler(std::shared_ptr<const LanguageModel> lm, SchedulerOptions o
     throw InvalidArgument("--parallel " + std::to_string(options_.parallel) +
                           ": only 1 sequence at a time until batched decoding lands");
   if (options_.max_queue < 0) throw InvalidArgument("--max-queue must not be negative");
+  worker_ = std::thread([this] { work(); });
+}
+
+Scheduler::~Scheduler() {
+  shutdown();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    quit_ = true;
+  }
+  task_cv_.notify_all();
+  worker_.join();
+}
+
+void Scheduler::work() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      task_cv_.wait(lock, [&] { return quit_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // quit_ and nothing left
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();  // a packaged_task: its exceptions go to the waiting caller
+  }
 }
 
 std::unique_ptr<Scheduler::Lease> Scheduler::acquire() {
@@ -48,7 +75,15 @@ Completion Scheduler::generate(const Lease&, const std::vector<Token>& prompt, c
     if (stopping_) return false;
     return user ? user(piece) : true;
   };
-  return lm_->complete_tokens(prompt, o);
+  std::packaged_task<Completion()> task([this, &prompt, &o] { return lm_->complete_tokens(prompt, o); });
+  std::future<Completion> done = task.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (quit_) throw ApiError(503, "The server is shutting down", "server_error", {}, "server_shutting_down");
+    tasks_.emplace_back([&task] { task(); });
+  }
+  task_cv_.notify_one();
+  return done.get();
 }
 
 void Scheduler::shutdown() {

@@ -1,10 +1,11 @@
 // The request scheduler: who generates when.
 //
 // Today one sequence is decoded at a time (--parallel 1): a request leases
-// the one slot, runs its choices one after another on its own HTTP thread
-// through LanguageModel::complete_tokens, and releases the slot. Requests
-// that find the slot busy wait in a bounded queue; a request that finds the
-// queue full gets a 503 at once.
+// the one slot, hands its choices one after another to the scheduler's
+// worker thread (LanguageModel::complete_tokens runs there, so the model's
+// OpenMP team and scratch memory belong to one thread, not to every HTTP
+// thread), and releases the slot. Requests that find the slot busy wait in a
+// bounded queue; a request that finds the queue full gets a 503 at once.
 //
 // The seam for batched decoding: HTTP handlers only call acquire() and
 // generate(). A batching scheduler keeps both signatures: acquire() hands out
@@ -18,8 +19,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "gpt/generate.h"
@@ -34,6 +38,9 @@ struct SchedulerOptions {
 class Scheduler {
  public:
   Scheduler(std::shared_ptr<const LanguageModel> lm, SchedulerOptions options);
+  ~Scheduler();  // finishes the task in hand, then joins the worker
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   // Permission to generate; releases its slot when destroyed.
   class Lease {
@@ -51,9 +58,11 @@ class Scheduler {
   // when max_queue requests are already waiting or the server is stopping.
   std::unique_ptr<Lease> acquire();
 
-  // Generates one choice for a tokenized prompt on the calling thread while
-  // the caller holds a lease. options.on_text streams; generation stops
-  // (FinishReason::Cancelled) when it returns false or the server stops.
+  // Generates one choice for a tokenized prompt while the caller holds a
+  // lease; blocks until it is done (exceptions reach the caller).
+  // options.on_text streams (called on the worker thread while the caller
+  // waits); generation stops (FinishReason::Cancelled) when it returns false
+  // or the server stops.
   Completion generate(const Lease& lease, const std::vector<Token>& prompt, const GenerateOptions& options);
 
   // Refuses new leases, wakes the waiting requests (they get 503) and
@@ -67,6 +76,7 @@ class Scheduler {
 
  private:
   void release();
+  void work();
 
   std::shared_ptr<const LanguageModel> lm_;
   SchedulerOptions options_;
@@ -75,6 +85,11 @@ class Scheduler {
   int busy_ = 0;
   int waiting_ = 0;
   std::atomic<bool> stopping_{false};
+  // The worker and its tasks (at most `parallel` at a time: one per lease).
+  std::deque<std::function<void()>> tasks_;
+  std::condition_variable task_cv_;
+  bool quit_ = false;
+  std::thread worker_;
 };
 
 }  // namespace gpt::server
