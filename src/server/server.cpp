@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -231,6 +232,9 @@ void Server::Impl::stream(Job& job, const Scheduler::Lease& lease, httplib::Data
     write(sse_event(error_body(std::string("generation failed: ") + e.what(), "server_error")));
   }
   if (!alive) return;
+  if (scheduler->stopping() && !choices.empty() && choices.back().completion.finish_reason == FinishReason::Cancelled)
+    write(sse_event(error_body("The server is shutting down; generation was cancelled", "server_error", {},
+                               "server_shutting_down")));
   if (r.include_usage)
     write(sse_event(usage_chunk(job.id, job.created, job.model, chat ? "chat.completion.chunk" : "text_completion", usage)));
   write(kSseDone);
@@ -406,6 +410,9 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   // for an idle keep-alive connection's next request line with the full read
   // timeout, which would hold up stop() by --timeout seconds.
   s.http.set_keep_alive_max_count(1);
+  // How long a new connection may take to send its request (cpp-httplib's
+  // default, 5 s, drops slow clients of a loaded machine with a reset).
+  s.http.set_keep_alive_timeout(std::min(s.opt.timeout_s, 30));
   s.routes();
 }
 
