@@ -6,6 +6,7 @@ itself (a greedy run without the option under test), never written by hand.
 """
 import http.client
 import json
+import signal
 import time
 import unittest
 
@@ -226,6 +227,38 @@ class OpenAIClientTest(unittest.TestCase):
         self.assertEqual(s.metric("gpt_requests_cancelled_total"), cancelled + 1)
         # and the server still answers
         self.assertTrue(self.complete(max_tokens=2).choices)
+
+
+class QueueAndShutdownTest(unittest.TestCase):
+    """A server of its own: --max-queue 0, then SIGTERM with a stream in flight."""
+
+    def test_queue_full_then_sigterm_mid_stream(self):
+        server = Server("--max-queue", "0")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            conn.request("POST", "/v1/completions",
+                         json.dumps({"prompt": "Once upon a time", "max_tokens": 1500, "stream": True, "seed": 1,
+                                     "logit_bias": {"2": -100, "0": -100}}),
+                         {"Authorization": "Bearer " + API_KEY, "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            resp.readline()
+            # the one slot is busy and nobody may wait: 503 with Retry-After
+            client = OpenAI(base_url=server.base + "/v1", api_key=API_KEY, max_retries=0)
+            with self.assertRaises(openai.InternalServerError) as e:
+                client.completions.create(model="m", prompt="x", max_tokens=1)
+            self.assertEqual(e.exception.status_code, 503)
+            self.assertEqual(e.exception.code, "queue_full")
+            self.assertEqual(e.exception.response.headers.get("retry-after"), "1")
+            # SIGTERM: the stream is cut with an error event and [DONE], the server exits 0
+            server.proc.send_signal(signal.SIGTERM)
+            rest = resp.read().decode("utf-8", "replace")
+            self.assertIn('"code":"server_shutting_down"', rest)
+            self.assertTrue(rest.rstrip().endswith("data: [DONE]"), rest[-200:])
+            self.assertEqual(server.proc.wait(timeout=60), 0)
+        finally:
+            if server.proc.poll() is None:
+                server.stop()
 
 
 if __name__ == "__main__":
