@@ -1,0 +1,95 @@
+// The request scheduler: who generates when.
+//
+// Today one sequence is decoded at a time (--parallel 1): a request leases
+// the one slot, hands its choices one after another to the scheduler's
+// worker thread (LanguageModel::complete_tokens runs there, so the model's
+// OpenMP team and scratch memory belong to one thread, not to every HTTP
+// thread), and releases the slot. Requests that find the slot busy wait in a
+// bounded queue; a request that finds the queue full gets a 503 at once.
+//
+// The seam for batched decoding: HTTP handlers only call acquire() and
+// generate(). A batching scheduler keeps both signatures: acquire() hands out
+// one of --parallel sequence slots, and generate() enqueues the sequence into
+// the shared forward pass and blocks (streaming through options.on_text)
+// until it is done. Nothing in server.cpp changes.
+//
+// Threads: every member function is safe to call from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gpt/generate.h"
+
+namespace gpt::server {
+
+struct SchedulerOptions {
+  int parallel = 1;    // sequences decoded at once; only 1 until batched decoding lands
+  int max_queue = 64;  // requests that may wait for a slot; more get 503
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::shared_ptr<const LanguageModel> lm, SchedulerOptions options);
+  ~Scheduler();  // finishes the task in hand, then joins the worker
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Permission to generate; releases its slot when destroyed.
+  class Lease {
+   public:
+    explicit Lease(Scheduler& s) : s_(&s) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { s_->release(); }
+
+   private:
+    Scheduler* s_;
+  };
+
+  // Waits for a free slot. Throws ApiError 503 (with Retry-After advice)
+  // when max_queue requests are already waiting or the server is stopping.
+  std::unique_ptr<Lease> acquire();
+
+  // Generates one choice for a tokenized prompt while the caller holds a
+  // lease; blocks until it is done (exceptions reach the caller).
+  // options.on_text streams (called on the worker thread while the caller
+  // waits); generation stops (FinishReason::Cancelled) when it returns false
+  // or the server stops.
+  Completion generate(const Lease& lease, const std::vector<Token>& prompt, const GenerateOptions& options);
+
+  // Refuses new leases, wakes the waiting requests (they get 503) and
+  // cancels the ones generating at their next token.
+  void shutdown();
+  bool stopping() const noexcept { return stopping_.load(); }
+
+  int queued() const;  // requests waiting for a slot
+  int busy() const;    // slots generating
+  int parallel() const noexcept { return options_.parallel; }
+
+ private:
+  void release();
+  void work();
+
+  std::shared_ptr<const LanguageModel> lm_;
+  SchedulerOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int busy_ = 0;
+  int waiting_ = 0;
+  std::atomic<bool> stopping_{false};
+  // The worker and its tasks (at most `parallel` at a time: one per lease).
+  std::deque<std::function<void()>> tasks_;
+  std::condition_variable task_cv_;
+  bool quit_ = false;
+  std::thread worker_;
+};
+
+}  // namespace gpt::server
