@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     nlohmann::json results = nlohmann::json::array();
     if (!json) {
       std::printf("model: %s (%s, %.1f MiB), loaded in %.0f ms\n", model_path.c_str(), c.architecture.c_str(), size_mib, load_ms);
+      std::printf("kernels: %s (this CPU: %s; GPT_ISA forces one)\n", gpt::kernel_isa().c_str(), gpt::cpu_isa_list().c_str());
       std::printf("| threads | test   |      t/s |\n|--------:|:-------|---------:|\n");
     }
     auto report = [&](int t, const std::string& test, std::vector<double> rates) {
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", nlohmann::json{{"model", model_path},
                                           {"size_mib", size_mib},
                                           {"load_ms", load_ms},
+                                          {"kernels", gpt::kernel_isa()},
                                           {"peak_rss_mib", peak_rss_mib()},
                                           {"results", results}}
                               .dump()
