@@ -29,7 +29,14 @@
 #include <immintrin.h>
 #endif
 
+// Without __EXCEPTIONS Eigen reports a failed allocation by calling
+// ::operator new with an impossible size (which throws std::bad_alloc from
+// libstdc++) instead of constructing std::bad_alloc itself: that inline
+// constructor would otherwise be a weak symbol compiled for this level.
+#pragma push_macro("__EXCEPTIONS")
+#undef __EXCEPTIONS
 #include <Eigen/Core>
+#pragma pop_macro("__EXCEPTIONS")
 
 #include "kernels/isa/table.h"
 
@@ -75,8 +82,10 @@ inline const std::uint8_t* u8(const std::byte* p) { return reinterpret_cast<cons
 constexpr int kLanes = 64;
 enum Elem { kF32, kF16, kBF16 };
 
+#if GPT_ISA_LEVEL >= 1
 template <Elem T>
 constexpr std::size_t kElemBytes = T == kF32 ? 4 : 2;
+#endif
 
 template <Elem T>
 inline float load_elem(const std::byte* w, std::int64_t i) {
@@ -264,7 +273,7 @@ void convert_f(const std::byte* w, float* dst, std::int64_t n) {
 inline float abs32(float v) { return __builtin_fabsf(v); }
 inline float round_f16(float v) {
 #if GPT_ISA_LEVEL >= 1
-  return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT));
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT)));
 #else
   return f16_to_f32(f32_to_f16(v));  // round to nearest even, as F16C
 #endif
