@@ -233,4 +233,53 @@ TEST_P(isa_float, PromptGemmAgreesAcrossLevelsWithinRounding) {
 INSTANTIATE_TEST_SUITE_P(Types, isa_float, ::testing::Values(DType::F32, DType::F16, DType::BF16),
                          [](const auto& info) { return std::string(gpt::dtype_name(info.param)); });
 
+// One attention head (scores, softmax with the one exp, weighted sum of V)
+// gives the scalar bits on every level: causal or not, with an offset, a
+// sliding window, head widths that are and are not multiples of 8 or 16.
+TEST(isa_attention, EveryLevelGivesTheScalarBits) {
+  std::mt19937 rng(5);
+  struct Case {
+    std::int64_t tq, tk, hd, hv, offset, window;
+    bool causal;
+  };
+  for (const Case c : {Case{7, 7, 64, 64, 0, 0, true}, Case{1, 40, 64, 64, 39, 0, true},
+                       Case{5, 37, 24, 20, 32, 0, true}, Case{9, 33, 16, 16, 0, 0, false},
+                       Case{6, 50, 40, 40, 44, 8, true}, Case{3, 19, 256, 256, 16, 0, true}}) {
+    const std::int64_t ld = c.hd + 3, ldv = c.hv + 5;  // rows inside wider matrices
+    auto q = activations(c.tq * ld, rng), kk = activations(c.tk * ld, rng), v = activations(c.tk * ldv, rng);
+    for (auto& x : q) x *= 2.0f;  // spread the softmax
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+    std::vector<float> ref(c.tq * c.hv), scratch(c.tk + 1);
+    k::isa_table(Isa::Scalar).attention_head(q.data(), ld, kk.data(), ld, v.data(), ldv, c.tq, c.tk, c.hd, c.hv,
+                                             scale, c.causal, c.offset, c.window, ref.data(), c.hv, scratch.data());
+    // Against a double-precision softmax(q k^T) v.
+    for (std::int64_t i = 0; i < c.tq; ++i) {
+      const std::int64_t pos = c.offset + i;
+      std::vector<double> s(c.tk, -INFINITY);
+      double m = -INFINITY;
+      for (std::int64_t j = 0; j < c.tk; ++j) {
+        if ((c.causal && j > pos) || (c.window > 0 && pos - j >= c.window)) continue;
+        double d = 0;
+        for (std::int64_t e = 0; e < c.hd; ++e) d += double(q[i * ld + e]) * kk[j * ld + e];
+        s[j] = d * scale;
+        m = std::max(m, s[j]);
+      }
+      double sum = 0;
+      for (auto& x : s) sum += (x = std::exp(x - m));
+      for (std::int64_t e = 0; e < c.hv; ++e) {
+        double want = 0;
+        for (std::int64_t j = 0; j < c.tk; ++j) want += s[j] / sum * v[j * ldv + e];
+        ASSERT_NEAR(ref[i * c.hv + e], want, 1e-5) << "row " << i << " element " << e;
+      }
+    }
+    for (Isa isa : levels()) {
+      std::vector<float> got(c.tq * c.hv);
+      k::isa_table(isa).attention_head(q.data(), ld, kk.data(), ld, v.data(), ldv, c.tq, c.tk, c.hd, c.hv, scale,
+                                       c.causal, c.offset, c.window, got.data(), c.hv, scratch.data());
+      expect_same_bits(got, ref, std::string(k::isa_name(isa)) + " tq=" + std::to_string(c.tq) +
+                                     " tk=" + std::to_string(c.tk) + " hd=" + std::to_string(c.hd));
+    }
+  }
+}
+
 }  // namespace

@@ -728,6 +728,163 @@ void gemm(const float* x, std::int64_t n_tokens, std::int64_t in, const float* w
   Y.noalias() = X * W.transpose();
 }
 
+// =============================================================== attention
+// exp(x) for the softmax (x <= 0 there; any x below -87 gives 0): Cody-Waite
+// reduction x = n ln2 + r with n = round-half-even(x log2 e), the minimax
+// polynomial of Cephes' expf on r, then the exponent. The vector versions run
+// the very same operations lane by lane, so every level gives the same bits.
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kE0 = 1.9875691500e-4f, kE1 = 1.3981999507e-3f, kE2 = 8.3334519073e-3f, kE3 = 4.1665795894e-2f,
+                kE4 = 1.6666665459e-1f, kE5 = 5.0000001201e-1f;
+constexpr float kExpMin = -87.0f;
+
+inline float exp_fixed(float x) {
+  if (x != x) return x;
+  if (x < kExpMin) return 0.0f;
+  if (x > 0.0f) x = 0.0f;  // (never in a softmax; keeps 2^n in range)
+  const float n = __builtin_nearbyintf(x * kLog2e);
+  float r = fma32(n, -kLn2Hi, x);
+  r = fma32(n, -kLn2Lo, r);
+  float p = fma32(kE0, r, kE1);
+  p = fma32(p, r, kE2);
+  p = fma32(p, r, kE3);
+  p = fma32(p, r, kE4);
+  p = fma32(p, r, kE5);
+  const float y = fma32(p, r * r, r) + 1.0f;
+  const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return y * scale;
+}
+
+#if GPT_ISA_LEVEL == 1
+inline __m256 exp8(__m256 x) {
+  const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(kExpMin), _CMP_GE_OQ);  // false for NaN and small x
+  const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+  const __m256 xin = x;
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpMin)), _mm256_setzero_ps());
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Hi), x);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Lo), r);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kE0), r, _mm256_set1_ps(kE1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kE2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kE3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kE4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kE5));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 v = _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(e)), keep);
+  return _mm256_blendv_ps(v, xin, nan);
+}
+#endif
+
+#if GPT_ISA_LEVEL == 2
+inline __m512 exp16(__m512 x) {
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kExpMin), _CMP_GE_OQ);
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  const __m512 xin = x;
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpMin)), _mm512_setzero_ps());
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-kLn2Hi), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(-kLn2Lo), r);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kE0), r, _mm512_set1_ps(kE1));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kE2));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kE3));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kE4));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kE5));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  const __m512 v = _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(e));
+  return _mm512_mask_blend_ps(nan, v, xin);
+}
+#endif
+
+// s[0..n) = exp(s - m) in place; returns their sum in the 16-lane order
+// (lane j % 16, then folded pairwise: 8, 4, 2, 1).
+float exp_sum(float* s, std::int64_t n, float m) {
+  alignas(64) float lanes[16] = {};
+  std::int64_t j = 0;
+#if GPT_ISA_LEVEL == 2
+  __m512 acc = _mm512_setzero_ps();
+  for (; j + 16 <= n; j += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), _mm512_set1_ps(m)));
+    _mm512_storeu_ps(s + j, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  _mm512_store_ps(lanes, acc);
+#elif GPT_ISA_LEVEL == 1
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  for (; j + 16 <= n; j += 16) {
+    const __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), _mm256_set1_ps(m)));
+    const __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j + 8), _mm256_set1_ps(m)));
+    _mm256_storeu_ps(s + j, e0);
+    _mm256_storeu_ps(s + j + 8, e1);
+    a0 = _mm256_add_ps(a0, e0);
+    a1 = _mm256_add_ps(a1, e1);
+  }
+  _mm256_store_ps(lanes, a0);
+  _mm256_store_ps(lanes + 8, a1);
+#endif
+  for (; j < n; ++j) {
+    s[j] = exp_fixed(s[j] - m);
+    lanes[j % 16] = lanes[j % 16] + s[j];
+  }
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) lanes[i] = lanes[i] + lanes[i + w];
+  return lanes[0];
+}
+
+void attention_head(const float* q, std::int64_t ldq, const float* k, std::int64_t ldk, const float* v,
+                    std::int64_t ldv, std::int64_t tq, std::int64_t tk, std::int64_t hd, std::int64_t hv, float scale,
+                    bool causal,
+                    std::int64_t q_offset, std::int64_t window, float* out, std::int64_t ldo, float* s) {
+  for (std::int64_t i = 0; i < tq; ++i) {
+    const std::int64_t pos = q_offset + i;
+    std::int64_t j1 = causal ? (pos + 1 < tk ? pos + 1 : tk) : tk;  // visible keys: [j0, j1)
+    std::int64_t j0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+    if (j1 < 0) j1 = 0;
+    float* o = out + i * ldo;
+    if (j0 >= j1) {
+      for (std::int64_t d = 0; d < hv; ++d) o[d] = 0.0f;
+      continue;
+    }
+    const float* qi = q + i * ldq;
+    float m = -__builtin_inff();
+    for (std::int64_t j = j0; j < j1; ++j) {
+      s[j] = dot_f<kF32>(reinterpret_cast<const std::byte*>(k + j * ldk), qi, hd) * scale;
+      m = m < s[j] ? s[j] : m;
+    }
+    if (m == -__builtin_inff()) {  // every visible score is -inf
+      for (std::int64_t d = 0; d < hv; ++d) o[d] = 0.0f;
+      continue;
+    }
+    const float sum = exp_sum(s + j0, j1 - j0, m);
+    for (std::int64_t j = j0; j < j1; ++j) s[j] = s[j] / sum;
+    std::int64_t d = 0;
+#if GPT_ISA_LEVEL == 2
+    for (; d + 16 <= hv; d += 16) {
+      __m512 acc = _mm512_setzero_ps();
+      for (std::int64_t j = j0; j < j1; ++j)
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), _mm512_loadu_ps(v + j * ldv + d), acc);
+      _mm512_storeu_ps(o + d, acc);
+    }
+#endif
+#if GPT_ISA_LEVEL >= 1
+    for (; d + 8 <= hv; d += 8) {
+      __m256 acc = _mm256_setzero_ps();
+      for (std::int64_t j = j0; j < j1; ++j)
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(s[j]), _mm256_loadu_ps(v + j * ldv + d), acc);
+      _mm256_storeu_ps(o + d, acc);
+    }
+#endif
+    for (; d < hv; ++d) {
+      float acc = 0.0f;
+      for (std::int64_t j = j0; j < j1; ++j) acc = fma32(s[j], v[j * ldv + d], acc);
+      o[d] = acc;
+    }
+  }
+}
+
 constexpr Table kTable{
 #if GPT_ISA_LEVEL == 0
     "scalar",
@@ -742,6 +899,7 @@ constexpr Table kTable{
     quantize_k,
     {kQuant[0], kQuant[1], kQuant[2], kQuant[3], kQuant[4], kQuant[5], kQuant[6], kQuant[7]},
     gemm,
+    attention_head,
 };
 
 }  // namespace
