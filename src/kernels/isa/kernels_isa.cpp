@@ -859,14 +859,14 @@ void attention_head(const float* q, std::int64_t ldq, const float* k, std::int64
       continue;
     }
     const float sum = exp_sum(s + j0, j1 - j0, m);
-    for (std::int64_t j = j0; j < j1; ++j) s[j] = s[j] / sum;
+    const float inv = 1.0f / sum;
     std::int64_t d = 0;
 #if GPT_ISA_LEVEL == 2
     for (; d + 16 <= hv; d += 16) {
       __m512 acc = _mm512_setzero_ps();
       for (std::int64_t j = j0; j < j1; ++j)
         acc = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), _mm512_loadu_ps(v + j * ldv + d), acc);
-      _mm512_storeu_ps(o + d, acc);
+      _mm512_storeu_ps(o + d, _mm512_mul_ps(acc, _mm512_set1_ps(inv)));
     }
 #endif
 #if GPT_ISA_LEVEL >= 1
@@ -874,13 +874,13 @@ void attention_head(const float* q, std::int64_t ldq, const float* k, std::int64
       __m256 acc = _mm256_setzero_ps();
       for (std::int64_t j = j0; j < j1; ++j)
         acc = _mm256_fmadd_ps(_mm256_set1_ps(s[j]), _mm256_loadu_ps(v + j * ldv + d), acc);
-      _mm256_storeu_ps(o + d, acc);
+      _mm256_storeu_ps(o + d, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
     }
 #endif
     for (; d < hv; ++d) {
       float acc = 0.0f;
       for (std::int64_t j = j0; j < j1; ++j) acc = fma32(s[j], v[j * ldv + d], acc);
-      o[d] = acc;
+      o[d] = acc * inv;
     }
   }
 }

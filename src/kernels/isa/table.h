@@ -66,9 +66,9 @@ struct Table {
   // One attention head (same bits on every level): for query row i (at
   // position q_offset + i) and each visible key j (causal: j <= position;
   // window > 0: position - j < window), s_j = dot(q_i, k_j) * scale in the
-  // 64-lane order; p = softmax(s) with the one exp of kernels_isa.cpp and a
-  // 16-lane sum; out_i = sum_j p_j v_j, each element a chain of fused
-  // multiply-adds in increasing j. A row that sees no key is zero. `scores`
+  // 64-lane order; e_j = exp(s_j - max s) with the one exp of
+  // kernels_isa.cpp, summed in 16 lanes; out_i = (sum_j e_j v_j) / sum e,
+  // each element a chain of fused multiply-adds in increasing j. A row that sees no key is zero. `scores`
   // holds tk floats of scratch; hd is the width of q and k, hv that of v
   // and out.
   void (*attention_head)(const float* q, std::int64_t ldq, const float* k, std::int64_t ldk, const float* v,
