@@ -1,11 +1,9 @@
 // Scaled dot-product and multi-head attention.
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "gpt/error.h"
 #include "gpt/ops.h"
-#include "kernels/isa.h"
 #include "kernels/omp_exceptions.h"
 
 namespace gpt::ops {
@@ -30,15 +28,20 @@ RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
   if (q.cols() != k.cols()) throw InvalidArgument("attention: Q and K head dims differ");
   if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
   if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
-  // The kernel (built per instruction-set level, kernels/isa.h) gives the
-  // same bits on every level: fixed-order dot products, one exp, fixed-order
-  // sums.
-  RowMatrix out(q.rows(), v.cols());
-  std::vector<float> scores(static_cast<std::size_t>(k.rows()) + 1);
-  kernels::isa_table().attention_head(q.data(), q.outerStride(), k.data(), k.outerStride(), v.data(), v.outerStride(),
-                                      q.rows(), k.rows(), q.cols(), v.cols(), scale, causal, q_offset, window, out.data(),
-                                      out.outerStride(), scores.data());
-  return out;
+  RowMatrix scores = (q * k.transpose()) * scale;  // [Tq, Tk]
+  if (causal || window > 0) {
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (Eigen::Index i = 0; i < scores.rows(); ++i) {
+      const std::int64_t pos = q_offset + i;
+      for (Eigen::Index j = 0; j < scores.cols(); ++j) {
+        const bool future = causal && j > pos;
+        const bool too_old = window > 0 && pos - j >= window;
+        if (future || too_old) scores(i, j) = neg_inf;
+      }
+    }
+  }
+  softmax_rows(scores);
+  return scores * v;
 }
 
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,

@@ -63,18 +63,6 @@ struct Table {
   // the level, so results may differ in the last bits between levels).
   void (*gemm)(const float* x, std::int64_t n_tokens, std::int64_t in, const float* w, std::int64_t n, float* y,
                std::int64_t ldy);
-  // One attention head (same bits on every level): for query row i (at
-  // position q_offset + i) and each visible key j (causal: j <= position;
-  // window > 0: position - j < window), s_j = dot(q_i, k_j) * scale in the
-  // 64-lane order; e_j = exp(s_j - max s) with the one exp of
-  // kernels_isa.cpp, summed in 16 lanes; out_i = (sum_j e_j v_j) / sum e,
-  // each element a chain of fused multiply-adds in increasing j. A row that sees no key is zero. `scores`
-  // holds tk floats of scratch; hd is the width of q and k, hv that of v
-  // and out.
-  void (*attention_head)(const float* q, std::int64_t ldq, const float* k, std::int64_t ldk, const float* v,
-                         std::int64_t ldv, std::int64_t tq, std::int64_t tk, std::int64_t hd, std::int64_t hv, float scale,
-                         bool causal,
-                         std::int64_t q_offset, std::int64_t window, float* out, std::int64_t ldo, float* scores);
 };
 
 const Table& scalar_table() noexcept;
