@@ -1,4 +1,6 @@
 // The run-time choice of instruction-set level (isa.h).
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -7,6 +9,18 @@
 #include "kernels/isa.h"
 
 namespace gpt::kernels {
+
+namespace {
+
+// F16C (CPUID leaf 1, ECX bit 29): some compilers' __builtin_cpu_supports
+// does not know the name. (__builtin_cpu_supports("avx2") checks that the
+// operating system saves the YMM state.)
+bool has_f16c() noexcept {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
+}
+
+}  // namespace
 
 Isa choose_isa(const char* env) {
   if (env == nullptr || *env == '\0') {
@@ -40,7 +54,7 @@ bool cpu_supports(Isa isa) noexcept {
     case Isa::Auto:
     case Isa::Scalar: return true;
     case Isa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::Avx512:
       return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&

@@ -18,9 +18,10 @@
 //    Block b adds scale_b * P_j into float lane 8*(b%2)+j with one fused
 //    multiply-add; after the last block the 16 lanes fold pairwise (lane j +=
 //    lane j+s for s = 8, 4, 2, 1). AVX2 keeps the lanes in two registers
-//    (even and odd blocks), the scalar code in an array. The per-block
-//    minimum terms (Q4_1, Q5_1, Q4_K, Q5_K) go into one scalar sum, in block
-//    order, with fused multiply-adds, added (subtracted) at the end.
+//    (even and odd blocks), the scalar code in an array. The minimum terms
+//    (Q4_1, Q5_1: m * s; Q4_K, Q5_K: (dmin * xd) * msum) go into two sums,
+//    even and odd blocks, each a chain of fused multiply-adds in block order;
+//    the result is folded lanes + (even + odd) (minus, for the K types).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -394,7 +395,7 @@ template <std::size_t Bytes, bool HasMin, bool Has5th>
 float q45_s(const std::byte* w, const XBlock32* x, std::int64_t nb) {
   constexpr int kOffset = HasMin ? 0 : (Has5th ? 16 : 8);
   float acc[16] = {};
-  float corr = 0.0f;
+  float corr[2] = {};
   for (std::int64_t b = 0; b < nb; ++b, w += Bytes) {
     const std::uint8_t* qs = u8(w + (HasMin ? 4 : 2));
     std::uint32_t qh = 0;
@@ -410,15 +411,15 @@ float q45_s(const std::byte* w, const XBlock32* x, std::int64_t nb) {
       p[(l + 16) / 4] += (hi - kOffset) * x[b].q[l + 16];
     }
     add_block(acc, b, half(w) * x[b].d, p);
-    if constexpr (HasMin) corr = fma32(half(w + 2), x[b].s, corr);
+    if constexpr (HasMin) corr[b & 1] = fma32(half(w + 2), x[b].s, corr[b & 1]);
   }
-  return fold16(acc) + corr;
+  return fold16(acc) + (corr[0] + corr[1]);
 }
 
 template <bool Five>
 float q45_k_s(const std::byte* w, const XBlockK* x, std::int64_t nb) {
   float acc[16] = {};
-  float corr = 0.0f;
+  float corr[2] = {};
   for (std::int64_t b = 0; b < nb; ++b, w += (Five ? kQ5_KBytes : kQ4_KBytes)) {
     std::uint8_t sc[8], mn[8];
     unpack_k_scales(u8(w + 4), sc, mn);
@@ -437,9 +438,9 @@ float q45_k_s(const std::byte* w, const XBlockK* x, std::int64_t nb) {
       }
     }
     add_block(acc, b, half(w) * x[b].d, p);
-    corr = fma32(half(w + 2) * x[b].d, static_cast<float>(k_min_sum(mn, x[b].bsums)), corr);
+    corr[b & 1] = fma32(half(w + 2) * x[b].d, static_cast<float>(k_min_sum(mn, x[b].bsums)), corr[b & 1]);
   }
-  return fold16(acc) - corr;
+  return fold16(acc) - (corr[0] + corr[1]);
 }
 
 float q6_k_s(const std::byte* w, const XBlockK* x, std::int64_t nb) {
@@ -526,15 +527,17 @@ inline __m256i bit4_from_bits(std::uint32_t x) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-// Runs block(b, acc) over the blocks, even blocks into a0, odd into a1.
+// Runs block(b, acc, corr) over the blocks: even blocks into a0 and c0, odd
+// ones into a1 and c1.
 template <int NT, class F>
-inline void over_blocks(std::int64_t nb, __m256 (&a0)[NT], __m256 (&a1)[NT], F block) {
+inline void over_blocks(std::int64_t nb, __m256 (&a0)[NT], __m256 (&a1)[NT], float (&c0)[NT], float (&c1)[NT],
+                        F block) {
   std::int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    block(b, a0);
-    block(b + 1, a1);
+    block(b, a0, c0);
+    block(b + 1, a1, c1);
   }
-  if (b < nb) block(b, a0);
+  if (b < nb) block(b, a0, c0);
 }
 
 template <int NT>
@@ -550,9 +553,10 @@ inline const XB& xblock(const std::byte* x0, std::size_t xstride, int t, std::in
 template <int NT>
 void q8_0_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
   __m256 a0[NT], a1[NT];
+  float c0[NT] = {}, c1[NT] = {};
   zero(a0);
   zero(a1);
-  over_blocks<NT>(nb, a0, a1, [&](std::int64_t b, __m256(&acc)[NT]) {
+  over_blocks<NT>(nb, a0, a1, c0, c1, [&](std::int64_t b, __m256(&acc)[NT], float(&)[NT]) {
     const std::byte* wb = w + b * kQ8_0Bytes;
     const __m256i q = load256(wb + 2);
     const __m256i aq = _mm256_sign_epi8(q, q);
@@ -570,12 +574,13 @@ template <std::size_t Bytes, bool HasMin, bool Has5th, int NT>
 void q45_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
   constexpr int kOffset = HasMin ? 0 : (Has5th ? 16 : 8);
   __m256 a0[NT], a1[NT];
-  float corr[NT] = {};
+  float c0[NT] = {}, c1[NT] = {};
   zero(a0);
   zero(a1);
-  over_blocks<NT>(nb, a0, a1, [&](std::int64_t b, __m256(&acc)[NT]) {
+  over_blocks<NT>(nb, a0, a1, c0, c1, [&](std::int64_t b, __m256(&acc)[NT], float(&corr)[NT]) {
     const std::byte* wb = w + b * static_cast<std::int64_t>(Bytes);
     const float d = half(wb);
+    const float m = HasMin ? half(wb + 2) : 0.0f;
     const std::byte* p = wb + (HasMin ? 4 : 2);
     __m256i q;
     if constexpr (Has5th)
@@ -593,15 +598,10 @@ void q45_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::in
       if constexpr (kOffset != 0) xv = _mm256_sign_epi8(xv, q);
       const __m256i s = dot_u8_s8(u, xv);
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(s), acc[t]);
+      if constexpr (HasMin) corr[t] = fma32(m, xb.s, corr[t]);
     }
   });
-  if constexpr (HasMin) {  // in block order, as the scalar code
-    for (std::int64_t b = 0; b < nb; ++b) {
-      const float m = half(w + b * static_cast<std::int64_t>(Bytes) + 2);
-      for (int t = 0; t < NT; ++t) corr[t] = fma32(m, xblock<XBlock32>(x0, xstride, t, b).s, corr[t]);
-    }
-  }
-  for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t])) + corr[t];
+  for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t])) + (c0[t] + c1[t]);
 }
 
 template <bool Five, int NT>
@@ -609,10 +609,10 @@ void q45_k_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::
   constexpr std::int64_t kBytes = Five ? kQ5_KBytes : kQ4_KBytes;
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 a0[NT], a1[NT];
-  float corr[NT] = {};
+  float c0[NT] = {}, c1[NT] = {};
   zero(a0);
   zero(a1);
-  over_blocks<NT>(nb, a0, a1, [&](std::int64_t b, __m256(&acc)[NT]) {
+  over_blocks<NT>(nb, a0, a1, c0, c1, [&](std::int64_t b, __m256(&acc)[NT], float(&corr)[NT]) {
     const std::byte* wb = w + b * kBytes;
     const float d = half(wb), dmin = half(wb + 2);
     std::uint8_t sc[8], mn[8];
@@ -642,29 +642,20 @@ void q45_k_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::
     for (int t = 0; t < NT; ++t) {
       const XBlockK& xb = xblock<XBlockK>(x0, xstride, t, b);
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-    }
-    (void)dmin;
-  });
-  for (std::int64_t b = 0; b < nb; ++b) {  // in block order, as the scalar code
-    const std::byte* wb = w + b * kBytes;
-    const float dmin = half(wb + 2);
-    std::uint8_t sc[8], mn[8];
-    unpack_k_scales(u8(wb + 4), sc, mn);
-    for (int t = 0; t < NT; ++t) {
-      const XBlockK& xb = xblock<XBlockK>(x0, xstride, t, b);
       corr[t] = fma32(dmin * xb.d, static_cast<float>(k_min_sum(mn, xb.bsums)), corr[t]);
     }
-  }
-  for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t])) - corr[t];
+  });
+  for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t])) - (c0[t] + c1[t]);
 }
 
 template <int NT>
 void q6_k_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
   __m256 a0[NT], a1[NT];
+  float c0[NT] = {}, c1[NT] = {};
   zero(a0);
   zero(a1);
-  over_blocks<NT>(nb, a0, a1, [&](std::int64_t b, __m256(&acc)[NT]) {
+  over_blocks<NT>(nb, a0, a1, c0, c1, [&](std::int64_t b, __m256(&acc)[NT], float(&)[NT]) {
     const std::byte* wb = w + b * static_cast<std::int64_t>(kQ6_KBytes);
     const std::uint8_t* ql = u8(wb);
     const std::uint8_t* qh = u8(wb + 128);
