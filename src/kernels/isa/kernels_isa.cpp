@@ -19,9 +19,10 @@
 //    multiply-add; after the last block the 16 lanes fold pairwise (lane j +=
 //    lane j+s for s = 8, 4, 2, 1). AVX2 keeps the lanes in two registers
 //    (even and odd blocks), the scalar code in an array. The minimum terms
-//    (Q4_1, Q5_1: m * s; Q4_K, Q5_K: (dmin * xd) * msum) go into two sums,
-//    even and odd blocks, each a chain of fused multiply-adds in block order;
-//    the result is folded lanes + (even + odd) (minus, for the K types).
+//    of Q4_1 and Q5_1 (m * s) go into two sums, even and odd blocks, each a
+//    chain of fused multiply-adds in block order; the result is folded lanes
+//    + (even + odd). Those of Q4_K and Q5_K ((dmin * xd) * msum) go into one
+//    chain in block order, subtracted from the folded lanes.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -419,7 +420,7 @@ float q45_s(const std::byte* w, const XBlock32* x, std::int64_t nb) {
 template <bool Five>
 float q45_k_s(const std::byte* w, const XBlockK* x, std::int64_t nb) {
   float acc[16] = {};
-  float corr[2] = {};
+  float corr = 0.0f;
   for (std::int64_t b = 0; b < nb; ++b, w += (Five ? kQ5_KBytes : kQ4_KBytes)) {
     std::uint8_t sc[8], mn[8];
     unpack_k_scales(u8(w + 4), sc, mn);
@@ -438,9 +439,9 @@ float q45_k_s(const std::byte* w, const XBlockK* x, std::int64_t nb) {
       }
     }
     add_block(acc, b, half(w) * x[b].d, p);
-    corr[b & 1] = fma32(half(w + 2) * x[b].d, static_cast<float>(k_min_sum(mn, x[b].bsums)), corr[b & 1]);
+    corr = fma32(half(w + 2) * x[b].d, static_cast<float>(k_min_sum(mn, x[b].bsums)), corr);
   }
-  return fold16(acc) - (corr[0] + corr[1]);
+  return fold16(acc) - corr;
 }
 
 float q6_k_s(const std::byte* w, const XBlockK* x, std::int64_t nb) {
@@ -609,10 +610,10 @@ void q45_k_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::
   constexpr std::int64_t kBytes = Five ? kQ5_KBytes : kQ4_KBytes;
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 a0[NT], a1[NT];
-  float c0[NT] = {}, c1[NT] = {};
+  float c0[NT] = {}, c1[NT] = {}, kcorr[NT] = {};  // K types: one chain in block order
   zero(a0);
   zero(a1);
-  over_blocks<NT>(nb, a0, a1, c0, c1, [&](std::int64_t b, __m256(&acc)[NT], float(&corr)[NT]) {
+  over_blocks<NT>(nb, a0, a1, c0, c1, [&](std::int64_t b, __m256(&acc)[NT], float(&)[NT]) {
     const std::byte* wb = w + b * kBytes;
     const float d = half(wb), dmin = half(wb + 2);
     std::uint8_t sc[8], mn[8];
@@ -642,10 +643,10 @@ void q45_k_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::
     for (int t = 0; t < NT; ++t) {
       const XBlockK& xb = xblock<XBlockK>(x0, xstride, t, b);
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * xb.d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-      corr[t] = fma32(dmin * xb.d, static_cast<float>(k_min_sum(mn, xb.bsums)), corr[t]);
+      kcorr[t] = fma32(dmin * xb.d, static_cast<float>(k_min_sum(mn, xb.bsums)), kcorr[t]);
     }
   });
-  for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t])) - (c0[t] + c1[t]);
+  for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t])) - kcorr[t];
 }
 
 template <int NT>
