@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
     const double kv_row = 2.0 * double(c.n_layer) * double(c.n_kv_head * c.head_dim) * sizeof(float);
     if (!json) {
       std::printf("model: %s (%s, %.1f MiB), loaded in %.0f ms\n", model_path.c_str(), c.architecture.c_str(), size_mib, load_ms);
+      std::printf("kernels: %s (this CPU: %s; GPT_ISA forces one)\n", gpt::kernel_isa().c_str(), gpt::cpu_isa_list().c_str());
       std::printf("roofline: a decoded token reads %.1f MiB of weights (+ the KV cache); tg limit = read bandwidth / bytes, "
                   "pp %% = matrix-product flops / this library's f32 matmul rate\n", weights / (1024.0 * 1024.0));
       std::printf("| threads | test   |      t/s | machine                  | roofline               |\n"
@@ -248,6 +249,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", nlohmann::json{{"model", model_path},
                                           {"size_mib", size_mib},
                                           {"load_ms", load_ms},
+                                          {"kernels", gpt::kernel_isa()},
                                           {"peak_rss_mib", peak_rss_mib()},
                                           {"results", results}}
                               .dump()

@@ -227,10 +227,11 @@ int main(int argc, char** argv) {
     auto lm = gpt::LanguageModel::load(path);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!quiet)
-      std::fprintf(stderr, "[%s: %s, %lld layers, d_model %lld, loaded in %.0f ms, seed %llu]\n", path.filename().c_str(),
-                   lm->model().config().architecture.c_str(), static_cast<long long>(lm->model().config().n_layer),
+      std::fprintf(stderr, "[%s: %s, %lld layers, d_model %lld, loaded in %.0f ms, seed %llu, kernels %s]\n",
+                   path.filename().c_str(), lm->model().config().architecture.c_str(),
+                   static_cast<long long>(lm->model().config().n_layer),
                    static_cast<long long>(lm->model().config().d_model), load_ms,
-                   static_cast<unsigned long long>(opt.sampling.seed));
+                   static_cast<unsigned long long>(opt.sampling.seed), gpt::kernel_isa().c_str());
 
     if (!json)
       opt.on_text = [](const std::string& piece) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gpt/config.h"
+#include "gpt/cpu.h"
 #include "gpt/error.h"
 #include "gpt/model.h"
 #include "gpt/ops.h"

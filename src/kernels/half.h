@@ -8,29 +8,30 @@
 // AVX2 code holds the 64 lanes in 8 registers, the AVX-512 code in 4. Every
 // f16 and bf16 value converts to f32 exactly, so the result is a function of
 // the weight values and x alone: the scalar, AVX2 and AVX-512 paths give the
-// same bits, and so do 1 or many threads (each output is one dot product,
+// same bits (the paths are chosen at run time, kernels/isa.h), and so do 1 or many threads (each output is one dot product,
 // computed by one thread) and any batch of fewer than kHalfGemmTokens tokens
 // (each token's outputs are the same dot products as for that token alone).
 //
 // Batches of kHalfGemmTokens tokens or more (prompt processing) convert each
 // slice of 64 weight rows to f32 once and multiply it with Eigen's GEMM, like
 // f32 weights; those results do not depend on the thread count either (fixed
-// slices), but they are not bit-identical to the single-token path.
+// slices), but they are not bit-identical to the single-token path, and
+// they may differ in the last bits between instruction-set levels (Eigen's GEMM
+// blocks by the level's register width).
 #pragma once
 
 #include <cstdint>
 
 #include "gpt/tensor.h"
+#include "kernels/isa.h"
 
 namespace gpt::kernels {
 
-enum class HalfPath {
-  Auto,    // the widest code the build supports (AVX-512, else AVX2+F16C+FMA)
-  Scalar,  // the portable code, one element at a time
-};
+// Which kernels to run: Isa::Auto (the process-wide choice), or one level.
+using HalfPath = Isa;
 
-// The name of the code HalfPath::Auto runs in this build ("avx512", "avx2", "scalar").
-const char* half_path_name() noexcept;
+// The name of the code HalfPath::Auto runs ("avx512", "avx2", "scalar").
+const char* half_path_name();
 
 // From this many tokens on, matmul_half converts weight slices to f32 and uses GEMM.
 inline constexpr std::int64_t kHalfGemmTokens = 16;

@@ -1,25 +1,19 @@
 // Dispatch of dequantize_row and matmul by weight type. f32 weights go through
-// Eigen's GEMM over a Map of the checkpoint bytes; f16 / bf16 weights through
+// the fixed-order dot products or the level's GEMM (kernels/isa.h); f16 / bf16 weights through
 // matmul_half (half.h), block-quantized ones through matmul_quant (quant.h).
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 
 #include "gpt/error.h"
 #include "kernels/half.h"
+#include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "kernels/omp_exceptions.h"
 
 namespace gpt::kernels {
-
-namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-}  // namespace
 
 void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n) {
   switch (t) {
@@ -45,14 +39,16 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
   if (threads <= 0) threads = omp_get_max_threads();
   const std::int64_t out = w.rows(), in = w.cols();
   if (w.dtype == DType::F32) {
-    // Output features are cut into fixed slices of 64 whatever the thread
-    // count, so every element is computed by the same Eigen product (same
-    // blocking, same summation order) with 1 thread or many: results do not
-    // depend on the number of threads. Inside a parallel region Eigen's own
-    // GEMM stays single-threaded (no global settings).
-    Eigen::Map<const RowMatrix> W(reinterpret_cast<const float*>(w.data), out, in);
-    Eigen::Map<const RowMatrix> X(x, n_tokens, in);
-    Eigen::Map<RowMatrix> Y(y, n_tokens, out);
+    // Fewer than kHalfGemmTokens tokens: one dot product per output in the
+    // fixed 64-lane order (same bits on every level and thread count).
+    // More: output features are cut into fixed slices of 64 whatever the
+    // thread count, each one product by the level's GEMM (same blocking, same
+    // summation order with 1 thread or many).
+    if (n_tokens < 0) throw InvalidArgument("matmul: negative token count");
+    if (w.nbytes < static_cast<std::size_t>(out) * static_cast<std::size_t>(in) * sizeof(float))
+      throw InvalidArgument("matmul: weight '" + w.name + "' holds fewer bytes than its shape needs");
+    const isa::Table& tab = isa_table();
+    const auto* wf = reinterpret_cast<const float*>(w.data);
     constexpr std::int64_t kSlice = 64;
     const std::int64_t slices = (out + kSlice - 1) / kSlice;
     OmpExceptions errors;  // Eigen's product may allocate its blocking buffers
@@ -60,7 +56,13 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
     for (std::int64_t c = 0; c < slices; ++c) {
       errors.capture([&] {
         const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
-        Y.middleCols(o0, n).noalias() = X * W.middleRows(o0, n).transpose();
+        if (n_tokens < kHalfGemmTokens) {
+          for (std::int64_t t = 0; t < n_tokens; ++t)
+            for (std::int64_t o = o0; o < o0 + n; ++o)
+              y[t * out + o] = tab.dot[0](reinterpret_cast<const std::byte*>(wf + o * in), x + t * in, in);
+        } else {
+          tab.gemm(x, n_tokens, in, wf + o0 * in, n, y + o0, out);
+        }
       });
     }
     errors.rethrow();

@@ -19,14 +19,17 @@
 // Matmul: each activation row is quantized once to 8-bit blocks (32 values
 // with an f32 scale for the 32-element types; 256 values with an f32 scale and
 // 16-value partial sums for the K-quants), then every weight block is dotted
-// with the matching activation block in integer arithmetic (AVX2 where the
-// build targets it, portable scalar code otherwise). The activation rounding
-// adds a relative error of about 2^-8 per block to each dot product.
+// with the matching activation block in integer arithmetic, and the block
+// results are summed in one fixed order (kernels/isa/kernels_isa.cpp), so the
+// scalar, AVX2 and AVX-512 code (chosen at run time, kernels/isa.h) give the
+// same bits. The activation rounding adds a relative error of about 2^-8 per
+// block to each dot product.
 #pragma once
 
 #include <cstdint>
 
 #include "gpt/tensor.h"
+#include "kernels/isa.h"
 
 namespace gpt::kernels {
 
@@ -38,10 +41,8 @@ bool is_quantized(DType t) noexcept;
 // Throws InvalidArgument for a type that is not quantized.
 void dequantize_quant_row(DType t, const std::byte* src, float* dst, std::int64_t n);
 
-enum class QuantPath {
-  Auto,    // the fastest code the build supports
-  Scalar,  // the portable code (for tests)
-};
+// Which kernels to run: Isa::Auto (the process-wide choice), or one level.
+using QuantPath = Isa;
 
 // Y[n_tokens, out] = X[n_tokens, in] * W^T for a quantized W of shape [out, in];
 // `threads` >= 1 OpenMP threads over output rows. Results do not depend on

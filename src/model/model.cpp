@@ -1,5 +1,6 @@
 #include "gpt/model.h"
 
+#include "gpt/cpu.h"
 #include "gpt/error.h"
 #include "model/loaders.h"
 #include "model/model_data.h"
@@ -10,6 +11,7 @@ std::shared_ptr<const Model> Model::load(const std::filesystem::path& path, cons
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw IoError(path.string(), "no such file or directory");
+  (void)kernel_isa();  // a bad GPT_ISA fails here, before any work
   try {
     std::unique_ptr<detail::ModelData> data;
     if (fs::is_regular_file(path) && path.extension() == ".gguf") data = detail::load_gguf(path);
