@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -19,6 +21,22 @@
 namespace gpt::cli {
 
 enum Exit { kOk = 0, kError = 1, kUsage = 2 };
+
+#ifdef GPT_SOURCE_MODELS_DIR
+// The fetched default model: $GPT_MODELS_DIR, ./models, then models/ of the
+// source tree this program was built from.
+inline std::filesystem::path default_model() {
+  namespace fs = std::filesystem;
+  const char* file = "SmolLM2-135M-Instruct.Q4_1.gguf";
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("GPT_MODELS_DIR")) dirs.emplace_back(env);
+  dirs.emplace_back("models");
+  dirs.emplace_back(GPT_SOURCE_MODELS_DIR);
+  for (const auto& d : dirs)
+    if (fs::exists(d / file)) return d / file;
+  throw IoError(std::string("models/") + file, "the default model is not there; run tools/fetch-model (or pass -m MODEL)");
+}
+#endif
 
 // Parses the command line. Returns the exit code to leave with (kOk after
 // --help, kUsage after an error, printed as "<program>: <message>"), or

@@ -22,22 +22,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-constexpr const char* kDefaultModel = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
 using gpt::cli::kError, gpt::cli::kOk, gpt::cli::kUsage;
-
-// The fetched default model: $GPT_MODELS_DIR, ./models, then models/ of the
-// source tree this program was built from.
-fs::path default_model() {
-  std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("GPT_MODELS_DIR")) dirs.emplace_back(env);
-  dirs.emplace_back("models");
-  dirs.emplace_back(GPT_SOURCE_MODELS_DIR);
-  for (const auto& d : dirs)
-    if (fs::exists(d / kDefaultModel)) return d / kDefaultModel;
-  throw gpt::IoError(std::string("models/") + kDefaultModel,
-                     "the default model is not there; run tools/fetch-model (or pass -m MODEL)");
-}
 
 std::string read_all(std::istream& in) {
   std::ostringstream ss;
@@ -223,7 +208,7 @@ int main(int argc, char** argv) {
     }
 
     const auto t0 = std::chrono::steady_clock::now();
-    const fs::path path = model_path.empty() ? default_model() : fs::path(model_path);
+    const fs::path path = model_path.empty() ? gpt::cli::default_model() : fs::path(model_path);
     auto lm = gpt::LanguageModel::load(path);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!quiet)

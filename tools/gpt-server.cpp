@@ -17,19 +17,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-constexpr const char* kDefaultModel = "SmolLM2-135M-Instruct.Q4_1.gguf";
 using gpt::cli::kError, gpt::cli::kOk, gpt::cli::kUsage;
-
-fs::path default_model() {
-  std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("GPT_MODELS_DIR")) dirs.emplace_back(env);
-  dirs.emplace_back("models");
-  dirs.emplace_back(GPT_SOURCE_MODELS_DIR);
-  for (const auto& d : dirs)
-    if (fs::exists(d / kDefaultModel)) return d / kDefaultModel;
-  throw gpt::IoError(std::string("models/") + kDefaultModel,
-                     "the default model is not there; run tools/fetch-model (or pass -m MODEL)");
-}
 
 // The model's name in the API: the file name without its extension (the
 // folder name for a Hugging Face directory).
@@ -89,7 +77,7 @@ int main(int argc, char** argv) {
     if (opt.threads < 0) throw gpt::InvalidArgument("--threads must not be negative");
     if (opt.context_length < 0) throw gpt::InvalidArgument("--ctx-size must not be negative");
     server = std::make_unique<gpt::server::Server>(opt);
-    path = model_path.empty() ? default_model() : fs::path(model_path);
+    path = model_path.empty() ? gpt::cli::default_model() : fs::path(model_path);
   } catch (const gpt::InvalidArgument& e) {
     std::fprintf(stderr, "gpt-server: %s\n", e.what());
     return kUsage;
