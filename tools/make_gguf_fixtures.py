@@ -204,6 +204,24 @@ def reference(path, n_tokens=12, seed=0):
     print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
 
 
+def write_reference(ref, path, seed):
+    """PATH.reference.json from transformers model `ref` (the source
+    checkpoint under the config the GGUF file represents): 16 random tokens,
+    every position's logits, 20 greedy tokens."""
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, ref.config.vocab_size, (1, 16), generator=g)
+    logits = ref(tokens, use_cache=False).logits[0]
+    seq, greedy = tokens.clone(), []
+    for _ in range(20):
+        nxt = int(ref(seq, use_cache=False).logits[0, -1].argmax())
+        greedy.append(nxt)
+        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+    with open(path.replace(".gguf", ".reference.json"), "w") as f:
+        json.dump({"tokens": tokens[0].tolist(), "greedy": greedy,
+                   "logits": [[float(f"{v:.8g}") for v in row] for row in logits.tolist()]}, f)
+    print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
+
+
 def write_gemma2(path):
     """The Gemma 2 checkpoint of tools/make_reference_fixtures.py as llama.cpp's
     converter writes it: norm weights stored as 1 + w, embeddings tied, rotary
@@ -257,18 +275,7 @@ def write_gemma2(path):
     w.close()
     ref = AutoModelForCausalLM.from_pretrained(src, torch_dtype=torch.float32, attn_implementation="eager",
                                                query_pre_attn_scalar=c.head_dim).eval()
-    g = torch.Generator().manual_seed(210)
-    tokens = torch.randint(0, c.vocab_size, (1, 16), generator=g)
-    logits = ref(tokens, use_cache=False).logits[0]
-    seq, greedy = tokens.clone(), []
-    for _ in range(20):
-        nxt = int(ref(seq, use_cache=False).logits[0, -1].argmax())
-        greedy.append(nxt)
-        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
-    with open(path.replace(".gguf", ".reference.json"), "w") as f:
-        json.dump({"tokens": tokens[0].tolist(), "greedy": greedy,
-                   "logits": [[float(f"{v:.8g}") for v in row] for row in logits.tolist()]}, f)
-    print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
+    write_reference(ref, path, seed=210)
 
 
 def write_gptneox(path):
@@ -353,18 +360,7 @@ def write_phi3(path):
     w.write_tensors_to_file()
     w.close()
     ref = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32, sliding_window=None).eval()
-    g = torch.Generator().manual_seed(214)
-    tokens = torch.randint(0, c.vocab_size, (1, 16), generator=g)
-    logits = ref(tokens, use_cache=False).logits[0]
-    seq, greedy = tokens.clone(), []
-    for _ in range(20):
-        nxt = int(ref(seq, use_cache=False).logits[0, -1].argmax())
-        greedy.append(nxt)
-        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
-    with open(path.replace(".gguf", ".reference.json"), "w") as f:
-        json.dump({"tokens": tokens[0].tolist(), "greedy": greedy,
-                   "logits": [[float(f"{v:.8g}") for v in row] for row in logits.tolist()]}, f)
-    print(os.path.basename(path), os.path.getsize(path), "bytes; greedy", greedy)
+    write_reference(ref, path, seed=214)
 
 
 def scaled_rope_fixtures():
