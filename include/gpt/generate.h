@@ -78,7 +78,8 @@ struct GenerateOptions {
   std::int32_t logprobs = -1;            // >= 0: record each token's log-probability and this many alternatives
   int threads = 0;                       // 0 = all cores
   std::int64_t context_length = 0;       // 0 = the model's (capped at 4096 for memory)
-  std::int32_t prompt_batch = 64;        // prompt tokens per forward pass (cancellation granularity)
+  std::int32_t prompt_batch = 64;        // prompt tokens per forward pass (cancellation granularity);
+                                         // n > 1 decodes the n together (gpt/batch.h), in chunks of 64
   std::size_t max_memory_bytes = std::size_t{16} << 30;  // KV cache + scratch cap (SessionOptions); 0 = none
   StreamCallback on_text;                // optional streaming callback (first completion only when n > 1)
   // Constrained decoding: a GBNF grammar (see README, "Constrained output")

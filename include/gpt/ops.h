@@ -85,6 +85,34 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
                                bool causal, std::int64_t q_offset = 0, std::int64_t window = 0,
                                int threads = 1, std::vector<RowMatrix>* probabilities = nullptr);
 
+// Keys and values of consecutive positions stored in blocks (the pages of a
+// KV cache): `rows` positions, each row n_kv_head * head_dim floats (heads
+// side by side), rows k_stride / v_stride floats apart.
+struct KvBlock {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  std::int64_t rows = 0;
+  std::int64_t k_stride = 0;
+  std::int64_t v_stride = 0;
+};
+
+// One query head over keys and values held in blocks (positions 0.. in
+// block order): q_h [Tq, head_dim] is query head `head`, which reads
+// key/value head head / (n_head / n_kv_head) of every block; out_h
+// [Tq, head_dim] receives softmax(q_h K^T * scale + mask) V. Masking and
+// soft-capping as multi_head_attention. probabilities (optional) receives
+// the [Tq, Tk] probabilities. The result depends only on the inputs and the
+// block sizes (not on threads or on other heads).
+void attention_head(const Eigen::Ref<const RowMatrix>& q_h, std::span<const KvBlock> blocks, std::int64_t head,
+                    const AttentionShape& shape, bool causal, std::int64_t q_offset, std::int64_t window,
+                    Eigen::Ref<RowMatrix> out_h, RowMatrix* probabilities = nullptr);
+
+// multi_head_attention over keys and values held in blocks.
+RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q, std::span<const KvBlock> blocks,
+                               const AttentionShape& shape, bool causal, std::int64_t q_offset = 0,
+                               std::int64_t window = 0, int threads = 1,
+                               std::vector<RowMatrix>* probabilities = nullptr);
+
 // --- linear layers and MLP ---------------------------------------------------
 
 // x W^T + b (b may be empty).

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <Eigen/Core>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -27,6 +29,34 @@ void check_text_fits(const Tokenizer& tok, std::string_view text, std::size_t ex
 // last position's logits. Returns false when the callback cancelled.
 bool feed_prompt(Session& session, std::span<const Token> tokens, const GenerateOptions& options,
                  Eigen::VectorXf& logits);
+// One completion's sampling state: sampler, penalties' history, grammar,
+// stop strings, incremental text and streaming. The caller runs the model:
+//   Generator g(lm, prompt, options, seed, stream);
+//   while (auto t = g.next(logits, room)) logits = <forward *t>;
+//   Completion c = g.finish();
+class Generator {
+ public:
+  Generator(const LanguageModel& lm, const std::vector<Token>& prompt, const GenerateOptions& options,
+            std::uint64_t seed, bool stream);
+  ~Generator();
+  Generator(Generator&&) noexcept;
+  Generator& operator=(Generator&&) noexcept;
+
+  // Takes the logits after the last token fed; returns the token to feed
+  // next, or nullopt when the completion is over. room: whether the KV
+  // cache can take one more token (else the completion ends ContextFull).
+  std::optional<Token> next(Eigen::VectorXf logits, bool room);
+  // Ends the completion now with FinishReason::Cancelled (not yet over).
+  void cancel();
+  bool over() const noexcept;
+  // The completion (flushes held-back text through the stream); call once.
+  Completion finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
 // Samples up to options.max_tokens tokens after `prompt`, whose last logits
 // are given; streams through options.on_text when `stream`.
 Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,

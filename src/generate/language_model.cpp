@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "generate/chat_template.h"
+#include "gpt/batch.h"
 #include "generate/jinja.h"
 #include "io/gguf.h"
 #include "model/loaders.h"
@@ -170,46 +171,70 @@ void constrain(GrammarMatcher& g, const VocabularyTrie& trie, const Tokenizer& t
 
 }  // namespace
 
-Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,
-                         Eigen::VectorXf logits, const GenerateOptions& o, std::uint64_t seed, bool stream) {
-  const Tokenizer& tok = lm.tokenizer();
+struct Generator::State {
+  const LanguageModel& lm;
+  const GenerateOptions& o;
+  bool stream;
   Completion c;
-  c.prompt_tokens = static_cast<std::int64_t>(prompt.size());
-  c.prompt_ids = prompt;
-  const auto t0 = Clock::now();
-  SamplingOptions so = o.sampling;
-  so.seed = seed;
-  Sampler sampler(so);
-  IncrementalDecoder decoder(lm.tokenizer_ptr());
-  StopMatcher stopper(o.stop);
-  std::vector<Token> history = prompt;
-  bool finished = false;
+  Clock::time_point t0 = Clock::now();
+  SamplingOptions so;
+  Sampler sampler;
+  IncrementalDecoder decoder;
+  StopMatcher stopper;
+  std::vector<Token> history;
   // Constrained decoding: the matcher follows the text; its mask limits each draw.
   const VocabularyTrie* trie = nullptr;
   std::optional<GrammarMatcher> grammar;
   std::vector<Token> candidates;  // scratch for constrain()
-  if (!o.grammar.empty()) {
-    trie = &lm.vocabulary_trie();
-    grammar.emplace(Grammar::parse(o.grammar));
+  std::int32_t i = 0;             // tokens drawn
+  bool over = false;
+  bool done = false;  // finish() called
+
+  State(const LanguageModel& l, const std::vector<Token>& prompt, const GenerateOptions& opt, std::uint64_t seed,
+        bool st)
+      : lm(l), o(opt), stream(st), so(with_seed(opt.sampling, seed)), sampler(so), decoder(l.tokenizer_ptr()),
+        stopper(opt.stop), history(prompt) {
+    c.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+    c.prompt_ids = prompt;
+    if (!o.grammar.empty()) {
+      trie = &lm.vocabulary_trie();
+      grammar.emplace(Grammar::parse(o.grammar));
+    }
   }
 
-  auto emit = [&](const std::string& piece) {
+  static SamplingOptions with_seed(SamplingOptions s, std::uint64_t seed) {
+    s.seed = seed;
+    return s;
+  }
+
+  bool emit(const std::string& piece) {
     if (piece.empty()) return true;
     c.text += piece;
     return !(stream && o.on_text) || o.on_text(piece);
-  };
+  }
 
-  for (std::int32_t i = 0; i < o.max_tokens; ++i) {
+  void end(FinishReason r) {
+    c.finish_reason = r;
+    over = true;
+  }
+
+  std::optional<Token> next(Eigen::VectorXf& logits, bool room) {
+    if (over) return std::nullopt;
+    if (i >= o.max_tokens) {
+      end(FinishReason::Length);
+      return std::nullopt;
+    }
+    const Tokenizer& tok = lm.tokenizer();
     if (grammar) constrain(*grammar, *trie, tok, o, so, logits, history, candidates);
     Eigen::VectorXf raw;
     if (o.logprobs >= 0) raw = logits;
     const Token t = grammar ? sampler.sample_prepared(logits) : sampler.sample(logits, history);
+    ++i;
     const bool eos = !o.ignore_eos && tok.is_eos(t);
     const bool stop_token = std::find(o.stop_tokens.begin(), o.stop_tokens.end(), t) != o.stop_tokens.end();
     if (eos || stop_token) {
-      c.finish_reason = eos ? FinishReason::EndOfText : FinishReason::Stop;
-      finished = true;
-      break;
+      end(eos ? FinishReason::EndOfText : FinishReason::Stop);
+      return std::nullopt;
     }
     if (grammar && !grammar->accept(tok.token_bytes(t)))
       throw InvalidArgument("internal error: a masked-in token left the grammar");  // the mask rules this out
@@ -225,33 +250,59 @@ Completion generate_from(const LanguageModel& lm, Session& session, const std::v
       c.logprobs.push_back(std::move(e));
     }
     if (!emit(stopper.push(decoder.push(t)))) {
-      c.finish_reason = FinishReason::Cancelled;
-      finished = true;
-      break;
+      end(FinishReason::Cancelled);
+      return std::nullopt;
     }
     if (stopper.stopped() || (grammar && grammar->accepting() && !grammar->can_continue())) {
-      c.finish_reason = FinishReason::Stop;
-      finished = true;
-      break;
+      end(FinishReason::Stop);
+      return std::nullopt;
     }
-    if (i + 1 == o.max_tokens) break;
-    if (session.position() >= session.context_length()) {
-      c.finish_reason = FinishReason::ContextFull;
-      finished = true;
-      break;
+    if (i == o.max_tokens) {
+      end(FinishReason::Length);
+      return std::nullopt;
     }
-    logits = session.forward_last(std::span<const Token>(&t, 1));
+    if (!room) {
+      end(FinishReason::ContextFull);
+      return std::nullopt;
+    }
+    return t;
   }
-  if (!finished) c.finish_reason = FinishReason::Length;
-  if (!stopper.stopped() && c.finish_reason != FinishReason::Cancelled) {
-    std::string tail = stopper.push(decoder.flush());
-    if (!stopper.stopped()) tail += stopper.flush();
-    else c.finish_reason = FinishReason::Stop;
-    emit(tail);
+
+  Completion finish() {
+    if (done) throw InvalidArgument("internal error: a completion was finished twice");
+    done = true;
+    if (!over) end(FinishReason::Length);
+    if (!stopper.stopped() && c.finish_reason != FinishReason::Cancelled) {
+      std::string tail = stopper.push(decoder.flush());
+      if (!stopper.stopped()) tail += stopper.flush();
+      else c.finish_reason = FinishReason::Stop;
+      emit(tail);
+    }
+    c.completion_tokens = static_cast<std::int64_t>(c.tokens.size());
+    c.generate_ms = ms_since(t0);
+    return std::move(c);
   }
-  c.completion_tokens = static_cast<std::int64_t>(c.tokens.size());
-  c.generate_ms = ms_since(t0);
-  return c;
+};
+
+Generator::Generator(const LanguageModel& lm, const std::vector<Token>& prompt, const GenerateOptions& options,
+                     std::uint64_t seed, bool stream)
+    : s_(std::make_unique<State>(lm, prompt, options, seed, stream)) {}
+Generator::~Generator() = default;
+Generator::Generator(Generator&&) noexcept = default;
+Generator& Generator::operator=(Generator&&) noexcept = default;
+std::optional<Token> Generator::next(Eigen::VectorXf logits, bool room) { return s_->next(logits, room); }
+void Generator::cancel() {
+  if (!s_->over) s_->end(FinishReason::Cancelled);
+}
+bool Generator::over() const noexcept { return s_->over; }
+Completion Generator::finish() { return s_->finish(); }
+
+Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,
+                         Eigen::VectorXf logits, const GenerateOptions& o, std::uint64_t seed, bool stream) {
+  Generator g(lm, prompt, o, seed, stream);
+  while (const std::optional<Token> t = g.next(std::move(logits), session.position() < session.context_length()))
+    logits = session.forward_last(std::span<const Token>(&*t, 1));
+  return g.finish();
 }
 
 std::vector<Token> encode_chat(const Tokenizer& tok, const std::string& rendered) {
@@ -368,24 +419,28 @@ std::vector<Completion> LanguageModel::complete_n(const std::string& prompt, con
                           detail::context_for(*model_, options));
   const std::vector<Token> ids = tokenizer_->encode(prompt, {.add_special_tokens = true, .parse_special = false});
   if (ids.empty()) throw InvalidArgument("the prompt is empty and the model adds no BOS token");
-  Session session(model_, detail::session_options(*model_, options));
-  const auto t0 = Clock::now();
-  Eigen::VectorXf logits;
+  if (options.n == 1) return {complete_tokens(ids, options)};
+  // n completions decoded together (gpt/batch.h): the prompt is computed
+  // once, in chunks of Batch::kPromptChunk tokens, and its cache shared.
+  const std::int64_t context = detail::context_for(*model_, options);
+  const std::int64_t worst = std::min<std::int64_t>(static_cast<std::int64_t>(ids.size()) + options.max_tokens, context);
+  const std::int64_t kv_tokens = (worst / Batch::kPromptChunk + 2) * Batch::kPromptChunk * options.n;
+  const auto& c = model_->config();
+  const double kv_bytes = 2.0 * sizeof(float) * static_cast<double>(c.n_layer * c.n_kv_head * c.head_dim) *
+                          static_cast<double>(kv_tokens);
+  if (options.max_memory_bytes != 0 && kv_bytes > static_cast<double>(options.max_memory_bytes))
+    throw InvalidArgument("memory cap: " + std::to_string(options.n) + " completions of up to " + std::to_string(worst) +
+                          " positions need about " + std::to_string(static_cast<std::uint64_t>(kv_bytes / 1048576.0)) +
+                          " MiB of KV cache, more than max_memory_bytes = " +
+                          std::to_string(options.max_memory_bytes / 1048576) + " MiB");
+  // (a non-owning pointer: the Batch lives only inside this call)
+  Batch batch(std::shared_ptr<const LanguageModel>(std::shared_ptr<const LanguageModel>(), this),
+              {.threads = options.threads, .max_sequences = options.n, .context_length = context,
+               .kv_cache_tokens = kv_tokens});
+  const std::vector<Batch::Id> seqs = batch.submit(ids, options);
+  batch.run();
   std::vector<Completion> out;
-  if (!detail::feed_prompt(session, ids, options, logits)) {
-    Completion c;
-    c.finish_reason = FinishReason::Cancelled;
-    c.prompt_tokens = static_cast<std::int64_t>(ids.size());
-    out.push_back(c);
-    return out;
-  }
-  const double prompt_ms = ms_since(t0);
-  for (std::int32_t k = 0; k < options.n; ++k) {
-    session.truncate(static_cast<std::int64_t>(ids.size()));  // reuse the prompt's cache
-    Completion c = detail::generate_from(*this, session, ids, logits, options, options.sampling.seed + std::uint64_t(k), k == 0);
-    c.prompt_ms = k == 0 ? prompt_ms : 0.0;
-    out.push_back(std::move(c));
-  }
+  for (Batch::Id id : seqs) out.push_back(batch.take(id));
   return out;
 }
 

@@ -48,7 +48,7 @@ void convert_half_row(DType t, const std::byte* w, float* dst, std::int64_t n, H
 }
 
 void matmul_half(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads,
-                 HalfPath path) {
+                 HalfPath path, bool rowwise) {
   if (w.dtype != DType::F16 && w.dtype != DType::BF16)
     throw InvalidArgument("matmul_half: weight '" + w.name + "' has type " + std::string(dtype_name(w.dtype)) +
                           ", not F16 or BF16");
@@ -79,7 +79,7 @@ void matmul_half(const TensorView& w, const float* x, std::int64_t n_tokens, flo
   }
 
   OmpExceptions errors;  // the per-thread buffers, Eigen's blocking buffers
-  if (n_tokens < kHalfGemmTokens) {
+  if (n_tokens < kHalfGemmTokens || rowwise) {
     // A few tokens: each tile of weight rows is converted to f32 once, then
     // dotted with every token. Conversion is exact, so each output has the
     // same bits as the single-token path.

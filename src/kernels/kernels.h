@@ -24,6 +24,10 @@ void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n);
 
 // Y[n_tokens, out] = X[n_tokens, in] * W^T, with W read in place.
 // x and y are dense row-major; threads <= 0 means "all available".
-void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads);
+// rowwise: every row of Y gets the bits it would get with n_tokens = 1
+// (float weights then skip the GEMM of prompt processing; block-quantized
+// weights give those bits anyway). Batched decoding relies on it.
+void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads,
+            bool rowwise = false);
 
 }  // namespace gpt::kernels

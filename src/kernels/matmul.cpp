@@ -34,7 +34,7 @@ void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n) {
   }
 }
 
-void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads) {
+void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads, bool rowwise) {
   if (w.shape.size() != 2) throw InvalidArgument("matmul: weight '" + w.name + "' is not 2-D");
   if (threads <= 0) threads = omp_get_max_threads();
   const std::int64_t out = w.rows(), in = w.cols();
@@ -56,7 +56,7 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
     for (std::int64_t c = 0; c < slices; ++c) {
       errors.capture([&] {
         const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
-        if (n_tokens < kHalfGemmTokens) {
+        if (n_tokens < kHalfGemmTokens || rowwise) {
           for (std::int64_t t = 0; t < n_tokens; ++t)
             for (std::int64_t o = o0; o < o0 + n; ++o)
               y[t * out + o] = tab.dot[0](reinterpret_cast<const std::byte*>(wf + o * in), x + t * in, in);
@@ -73,7 +73,7 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
     return;
   }
   if (w.dtype == DType::F16 || w.dtype == DType::BF16) {
-    matmul_half(w, x, n_tokens, y, threads);
+    matmul_half(w, x, n_tokens, y, threads, HalfPath::Auto, rowwise);
     return;
   }
   throw UnsupportedModel("matmul: weight '" + w.name + "' has type " + std::string(dtype_name(w.dtype)) +

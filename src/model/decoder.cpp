@@ -1,5 +1,6 @@
 // The one decoder forward pass, for every architecture ModelConfig can
-// describe, and the Session that owns the KV cache.
+// describe, over one or several sequences (decoder.h), and the Session that
+// runs it on one sequence.
 //
 // Per token row, top to bottom:
 //   x = embed(token) * embedding_scale (+ learned or sinusoidal position)
@@ -10,7 +11,7 @@
 //                                    q: [T, n_head*hd]  k, v: [T, n_kv_head*hd]
 //     q, k = q_norm(q), k_norm(k) per head (models with q/k norms)
 //     rotary(q, k) at positions n_past .. n_past+T-1 (rotary models)
-//     K, V caches += k, v                                        [n_past+T, n_kv_head*hd]
+//     K, V caches += k, v     (the sequence's pages, kv_cache.h) [n_past+T, n_kv_head*hd]
 //     x += post_attn_norm(MultiHead(q, K, V) Wo^T (+ bo)), causal, windowed,
 //          scores soft-capped (models with attention soft-capping)
 //                                                                [T, d_model]
@@ -28,6 +29,9 @@
 #include "gpt/ops.h"
 #include "gpt/session.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "kernels/omp_exceptions.h"
+#include "model/decoder.h"
 #include "model/model_data.h"
 
 namespace gpt {
@@ -42,10 +46,26 @@ VecMap vec(const TensorView* t) {
   return t ? VecMap(reinterpret_cast<const float*>(t->data), t->numel()) : VecMap(nullptr, 0);
 }
 
-// x W^T + b with W of any supported type, read in place.
-RowMatrix project(const RowMatrix& x, const TensorView* w, const TensorView* b, int threads) {
+// Rows of a forward pass that one matmul call computes: a run of one-token
+// items (row by row) or one longer item.
+struct Group {
+  Eigen::Index row = 0, rows = 0;
+  bool rowwise = false;
+};
+
+// x W^T + b with W of any supported type, read in place. Block-quantized
+// weights give every row the same bits in one call; float weights are
+// called per group (the GEMM of a long item depends on its row count).
+RowMatrix project(const RowMatrix& x, const TensorView* w, const TensorView* b, int threads,
+                  std::span<const Group> groups) {
   RowMatrix y(x.rows(), w->rows());
-  kernels::matmul(*w, x.data(), x.rows(), y.data(), threads);
+  if (groups.size() <= 1 || kernels::is_quantized(w->dtype)) {
+    const bool rowwise = groups.size() == 1 && groups[0].rowwise;
+    kernels::matmul(*w, x.data(), x.rows(), y.data(), threads, rowwise);
+  } else {
+    for (const Group& g : groups)
+      kernels::matmul(*w, x.row(g.row).data(), g.rows, y.row(g.row).data(), threads, g.rowwise);
+  }
   if (b) y.rowwise() += vec(b).transpose();
   return y;
 }
@@ -70,7 +90,8 @@ void soft_cap(RowMatrix& logits, float cap) {
 }
 
 // Rows of a [rows, cols] table of any type.
-void gather_rows(const TensorView& t, std::span<const Token> ids, std::int64_t first, RowMatrix& out, bool add) {
+void gather_rows(const TensorView& t, std::span<const Token> ids, std::int64_t first, Eigen::Ref<RowMatrix> out,
+                 bool add) {
   const std::int64_t cols = t.cols();
   const std::size_t row_bytes = dtype_bytes(t.dtype, cols);
   std::vector<float> row(static_cast<std::size_t>(cols));
@@ -84,20 +105,182 @@ void gather_rows(const TensorView& t, std::span<const Token> ids, std::int64_t f
 
 }  // namespace
 
+namespace detail {
+
+RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items, int threads) {
+  const ModelConfig& c = m.config;
+  if (items.empty()) throw InvalidArgument("forward: no sequences given");
+  // Rows, groups and validation.
+  std::vector<Eigen::Index> first(items.size());
+  std::vector<Group> groups;
+  Eigen::Index T = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const ForwardItem& it = items[i];
+    if (it.tokens.empty()) throw InvalidArgument("forward: no tokens given");
+    for (Token id : it.tokens)
+      if (id < 0 || id >= c.vocab_size)
+        throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                              std::to_string(c.vocab_size) + ")");
+    const auto n = static_cast<Eigen::Index>(it.tokens.size());
+    if (static_cast<std::int64_t>(it.seq->pages.size()) * kPageTokens < it.seq->length + n)
+      throw InvalidArgument("forward: the KV cache pages were not reserved");
+    first[i] = T;
+    if (n == 1 && !groups.empty() && groups.back().rowwise && groups.back().row + groups.back().rows == T)
+      ++groups.back().rows;
+    else
+      groups.push_back({T, n, n == 1});
+    T += n;
+  }
+  if (threads <= 0) threads = omp_get_max_threads();
+  std::int64_t work = 0;  // query rows x keys, for deciding whether attention is worth threads
+  for (const ForwardItem& it : items) {
+    const auto n = static_cast<std::int64_t>(it.tokens.size());
+    work += n * (it.seq->length + n);
+  }
+
+  RowMatrix x(T, c.d_model);  // [T, d_model]
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const ForwardItem& it = items[i];
+    const auto n = static_cast<Eigen::Index>(it.tokens.size());
+    auto rows = x.middleRows(first[i], n);
+    gather_rows(*m.token_embd, it.tokens, 0, rows, false);
+    if (c.embedding_scale != 1.0f) rows *= c.embedding_scale;
+    if (c.position == PositionKind::Learned) gather_rows(*m.position_embd, {}, it.seq->length, rows, true);
+    if (c.position == PositionKind::Sinusoidal) rows += ops::sinusoidal_positions(it.seq->length, n, c.d_model);
+  }
+
+  const std::int64_t hd = c.head_dim, q_w = c.n_head * hd, kv_w = c.n_kv_head * hd;
+  const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd, c.attention_scale, c.attn_logit_softcap};
+  std::vector<std::vector<ops::KvBlock>> blocks(items.size());
+  for (std::size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& L = m.layers[l];
+    const LayerConfig lc = c.layer(static_cast<std::int64_t>(l));
+    RowMatrix h = norm(x, c, L.attn_norm, L.attn_norm_b);
+    RowMatrix q, k, v;
+    if (L.wqkv) {
+      const RowMatrix qkv = project(h, L.wqkv, L.bqkv, threads, groups);  // [T, q_w + 2 kv_w]
+      q = qkv.leftCols(q_w);
+      k = qkv.middleCols(q_w, kv_w);
+      v = qkv.rightCols(kv_w);
+    } else {
+      q = project(h, L.wq, L.bq, threads, groups);  // [T, n_head*hd]
+      k = project(h, L.wk, L.bk, threads, groups);  // [T, n_kv_head*hd]
+      v = project(h, L.wv, L.bv, threads, groups);
+    }
+    norm_heads(q, hd, c, L.q_norm);
+    norm_heads(k, hd, c, L.k_norm);
+    RopeConfig rope;
+    if (c.position == PositionKind::Rotary) {
+      rope = c.rope;
+      rope.theta = lc.rope_theta;
+      if (!lc.rope_scaled) {
+        rope.freq_factors.clear();
+        rope.freq_scale = rope.attn_factor = 1.0f;
+      }
+    }
+    // Per item: positions, then K and V into its pages.
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const ForwardItem& it = items[i];
+      const auto n = static_cast<Eigen::Index>(it.tokens.size());
+      const std::int64_t past = it.seq->length;
+      if (c.position == PositionKind::Rotary) {
+        ops::apply_rope(q.middleRows(first[i], n), c.n_head, hd, past, rope);
+        ops::apply_rope(k.middleRows(first[i], n), c.n_kv_head, hd, past, rope);
+      }
+      for (Eigen::Index r = 0; r < n; ++r) {
+        const std::int64_t pos = past + r;
+        const std::int32_t page = it.seq->pages[static_cast<std::size_t>(pos / kPageTokens)];
+        const std::int64_t row = pos % kPageTokens;
+        std::copy_n(k.row(first[i] + r).data(), kv_w, pool.k(page, static_cast<std::int64_t>(l)) + row * kv_w);
+        std::copy_n(v.row(first[i] + r).data(), kv_w, pool.v(page, static_cast<std::int64_t>(l)) + row * kv_w);
+      }
+      auto& b = blocks[i];
+      b.clear();
+      for (std::int64_t p = 0, total = past + n; p * kPageTokens < total; ++p) {
+        const std::int32_t page = it.seq->pages[static_cast<std::size_t>(p)];
+        b.push_back({pool.k(page, static_cast<std::int64_t>(l)), pool.v(page, static_cast<std::int64_t>(l)),
+                     std::min(kPageTokens, total - p * kPageTokens), kv_w, kv_w});
+      }
+      if (it.attention) {
+        const std::size_t heads = static_cast<std::size_t>(c.n_head);
+        if (it.attention->size() < (l + 1) * heads) it.attention->resize((l + 1) * heads);
+      }
+    }
+    // Attention: every (item, head) pair on one thread (the result does not
+    // depend on which, nor on the thread count).
+    RowMatrix attn(T, q_w);
+    const auto pairs = static_cast<std::int64_t>(items.size()) * c.n_head;
+    const bool parallel = threads > 1 && pairs > 1 && work >= 256;
+    kernels::OmpExceptions errors;
+#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
+    for (std::int64_t pi = 0; pi < pairs; ++pi) {
+      errors.capture([&] {
+        const auto i = static_cast<std::size_t>(pi / c.n_head);
+        const std::int64_t head = pi % c.n_head;
+        const ForwardItem& it = items[i];
+        const auto n = static_cast<Eigen::Index>(it.tokens.size());
+        RowMatrix* probs = it.attention ? &(*it.attention)[l * static_cast<std::size_t>(c.n_head) + static_cast<std::size_t>(head)] : nullptr;
+        ops::attention_head(q.block(first[i], head * hd, n, hd), blocks[i], head, shape, /*causal=*/true,
+                            it.seq->length, lc.sliding_window, attn.block(first[i], head * hd, n, hd), probs);
+      });
+    }
+    errors.rethrow();
+    if (c.parallel_residual) {  // the MLP reads the block's input too
+      h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
+      x += norm(project(attn, L.wo, L.bo, threads, groups), c, L.post_attn_norm, nullptr);
+    } else {
+      x += norm(project(attn, L.wo, L.bo, threads, groups), c, L.post_attn_norm, nullptr);
+      h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
+    }
+    RowMatrix up = project(h, L.w_up, L.b_up, threads, groups);  // [T, d_ff]
+    if (L.w_gate) {
+      RowMatrix gate = project(h, L.w_gate, L.b_gate, threads, groups);  // [T, d_ff]
+      ops::activate(gate, c.activation);
+      up.array() *= gate.array();
+    } else {
+      ops::activate(up, c.activation);
+    }
+    x += norm(project(up, L.w_down, L.b_down, threads, groups), c, L.post_ffn_norm, nullptr);
+  }
+  // The rows asked for, then the output norm.
+  Eigen::Index out_rows = 0;
+  for (const ForwardItem& it : items) out_rows += it.all_rows ? static_cast<Eigen::Index>(it.tokens.size()) : 1;
+  RowMatrix out(out_rows, c.d_model);
+  Eigen::Index r = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    ForwardItem& it = items[i];
+    const auto n = static_cast<Eigen::Index>(it.tokens.size());
+    if (it.all_rows) {
+      out.middleRows(r, n) = x.middleRows(first[i], n);
+      r += n;
+    } else {
+      out.row(r++) = x.row(first[i] + n - 1);
+    }
+    it.seq->length += n;
+  }
+  return norm(out, c, m.output_norm, m.output_norm_b);
+}
+
+RowMatrix logits(const ModelData& m, const RowMatrix& h, int threads, bool rowwise) {
+  RowMatrix y(h.rows(), m.output->rows());  // [rows, vocab]
+  kernels::matmul(*m.output, h.data(), h.rows(), y.data(), threads, rowwise);
+  soft_cap(y, m.config.final_logit_softcap);
+  return y;
+}
+
+}  // namespace detail
+
 struct Session::State {
   std::shared_ptr<const Model> model;
   SessionOptions options;
   std::int64_t capacity = 0;
-  std::int64_t n_past = 0;
-  std::vector<RowMatrix> k_cache, v_cache;  // per layer [allocated rows, n_kv_head*hd]
-  std::vector<RowMatrix> attention;         // capture_attention: per layer and head [n_past, n_past]
+  detail::KvPool pool;
+  detail::KvSequence seq;
+  std::vector<RowMatrix> attention;  // capture_attention: per layer and head [n_past, n_past]
 
-  // Bytes of K and V caches holding `rows` positions, all layers.
-  double cache_bytes(std::int64_t rows) const {
-    const auto& c = model->config();
-    return 2.0 * static_cast<double>(c.n_layer) * static_cast<double>(rows) *
-           static_cast<double>(c.n_kv_head * c.head_dim) * sizeof(float);
-  }
+  State(std::shared_ptr<const Model> m, const SessionOptions& o, std::int64_t cap)
+      : model(std::move(m)), options(o), capacity(cap),
+        pool(model->config(), detail::KvSequence::pages_for(cap)) {}
 
   // The largest buffers one forward() call over T tokens allocates, in
   // bytes (an estimate from the shapes; Eigen temporaries come on top):
@@ -110,17 +293,18 @@ struct Session::State {
                        3.0 * static_cast<double>(c.d_ff) + static_cast<double>(c.vocab_size);
     const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
     const double heads = static_cast<double>(std::min<std::int64_t>(c.n_head, threads));
-    return sizeof(float) * (t * row + heads * 2.0 * t * static_cast<double>(n_past + T));
+    return sizeof(float) * (t * row + heads * 2.0 * t * static_cast<double>(seq.length + T));
   }
 
   // Throws InvalidArgument when the cache for `rows` positions plus the
   // scratch of a T-token call exceed the session's memory cap.
   void check_memory(std::int64_t rows, std::int64_t T) const {
     if (options.max_memory_bytes == 0) return;
-    double cache = cache_bytes(rows), scratch = scratch_bytes(T);
+    double cache = static_cast<double>(detail::KvSequence::pages_for(rows)) * static_cast<double>(pool.page_bytes());
+    const double scratch = scratch_bytes(T);
     if (options.capture_attention) {
       const auto& c = model->config();
-      const double n = static_cast<double>(n_past + T);
+      const double n = static_cast<double>(seq.length + T);
       cache += sizeof(float) * static_cast<double>(c.n_layer * c.n_head) * n * n;
     }
     if (cache + scratch > static_cast<double>(options.max_memory_bytes)) {
@@ -133,133 +317,51 @@ struct Session::State {
     }
   }
 
-  // Stores one layer's per-head probabilities [T, n_past + T] as rows
-  // n_past.. of the [n_past + T, n_past + T] maps.
-  void keep_attention(std::size_t layer, const std::vector<RowMatrix>& probs, std::int64_t T) {
+  // Stores one pass's per-layer, per-head probabilities [T, n_past + T] as
+  // rows n_past.. of the [n_past + T, n_past + T] maps.
+  void keep_attention(const std::vector<RowMatrix>& probs, std::int64_t n_past, std::int64_t T) {
     const std::int64_t n = n_past + T;
-    const std::size_t heads = probs.size();
-    if (attention.size() < (layer + 1) * heads) attention.resize(static_cast<std::size_t>(model->config().n_layer) * heads);
-    for (std::size_t h = 0; h < heads; ++h) {
-      RowMatrix& m = attention[layer * heads + h];
+    if (attention.size() < probs.size()) attention.resize(probs.size());
+    for (std::size_t i = 0; i < probs.size(); ++i) {
+      RowMatrix& m = attention[i];
       m.conservativeResizeLike(RowMatrix::Zero(n, n));
-      m.block(n_past, 0, T, n) = probs[h];
+      m.block(n_past, 0, T, n) = probs[i];
     }
-  }
-
-  void reserve(std::int64_t rows) {
-    const auto& c = model->config();
-    if (!k_cache.empty() && k_cache[0].rows() >= rows) return;
-    const std::int64_t have = k_cache.empty() ? 0 : k_cache[0].rows();
-    std::int64_t want = std::min(capacity, std::max({rows, 2 * have, std::int64_t{64}}));
-    // Growth by doubling never takes the cache past the cap on its own.
-    if (options.max_memory_bytes != 0 && cache_bytes(want) > static_cast<double>(options.max_memory_bytes)) {
-      const double fit = static_cast<double>(options.max_memory_bytes) / cache_bytes(1);
-      want = std::max(rows, static_cast<std::int64_t>(std::min(fit, static_cast<double>(want))));
-    }
-    const std::int64_t width = c.n_kv_head * c.head_dim;
-    k_cache.resize(static_cast<std::size_t>(c.n_layer));
-    v_cache.resize(static_cast<std::size_t>(c.n_layer));
-    for (auto* cache : {&k_cache, &v_cache})
-      for (auto& m : *cache) m.conservativeResize(want, width);
   }
 
   // Runs tokens through the decoder; returns the final hidden states after
   // the output norm, [T, d_model] (only the last row when last_only).
   RowMatrix run(std::span<const Token> tokens, bool last_only) {
-    const ModelData& m = model->data();
-    const ModelConfig& c = m.config;
     const std::int64_t T = static_cast<std::int64_t>(tokens.size());
     if (T == 0) throw InvalidArgument("forward: no tokens given");
+    const auto& c = model->config();
     for (Token id : tokens)
       if (id < 0 || id >= c.vocab_size)
         throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                               std::to_string(c.vocab_size) + ")");
+    const std::int64_t n_past = seq.length;
     if (n_past + T > capacity)
       throw InvalidArgument("context overflow: " + std::to_string(n_past) + " tokens in the cache + " +
                             std::to_string(T) + " new > context length " + std::to_string(capacity));
-    check_memory(std::max(n_past + T, k_cache.empty() ? std::int64_t{0} : k_cache[0].rows()), T);
-    reserve(n_past + T);
-    const int threads = options.threads;
-
-    RowMatrix x(T, c.d_model);  // [T, d_model]
-    gather_rows(*m.token_embd, tokens, 0, x, false);
-    if (c.embedding_scale != 1.0f) x *= c.embedding_scale;
-    if (c.position == PositionKind::Learned) gather_rows(*m.position_embd, {}, n_past, x, true);
-    if (c.position == PositionKind::Sinusoidal) x += ops::sinusoidal_positions(n_past, T, c.d_model);
-
-    const std::int64_t hd = c.head_dim, q_w = c.n_head * hd, kv_w = c.n_kv_head * hd;
-    const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd, c.attention_scale, c.attn_logit_softcap};
-    for (std::size_t l = 0; l < m.layers.size(); ++l) {
-      const LayerWeights& L = m.layers[l];
-      const LayerConfig lc = c.layer(static_cast<std::int64_t>(l));
-      RowMatrix h = norm(x, c, L.attn_norm, L.attn_norm_b);
-      RowMatrix q, k, v;
-      if (L.wqkv) {
-        const RowMatrix qkv = project(h, L.wqkv, L.bqkv, threads);  // [T, q_w + 2 kv_w]
-        q = qkv.leftCols(q_w);
-        k = qkv.middleCols(q_w, kv_w);
-        v = qkv.rightCols(kv_w);
-      } else {
-        q = project(h, L.wq, L.bq, threads);  // [T, n_head*hd]
-        k = project(h, L.wk, L.bk, threads);  // [T, n_kv_head*hd]
-        v = project(h, L.wv, L.bv, threads);
-      }
-      norm_heads(q, hd, c, L.q_norm);
-      norm_heads(k, hd, c, L.k_norm);
-      if (c.position == PositionKind::Rotary) {
-        RopeConfig rope = c.rope;
-        rope.theta = lc.rope_theta;
-        if (!lc.rope_scaled) {
-          rope.freq_factors.clear();
-          rope.freq_scale = rope.attn_factor = 1.0f;
-        }
-        ops::apply_rope(q, c.n_head, hd, n_past, rope);
-        ops::apply_rope(k, c.n_kv_head, hd, n_past, rope);
-      }
-      RowMatrix& K = k_cache[l];
-      RowMatrix& V = v_cache[l];
-      K.middleRows(n_past, T) = k;
-      V.middleRows(n_past, T) = v;
-      std::vector<RowMatrix> probs;
-      const RowMatrix attn = ops::multi_head_attention(q, K.topRows(n_past + T), V.topRows(n_past + T), shape,
-                                                       /*causal=*/true, n_past, lc.sliding_window,
-                                                       threads > 0 ? threads : omp_get_max_threads(),
-                                                       options.capture_attention ? &probs : nullptr);
-      if (options.capture_attention) keep_attention(l, probs, T);
-      if (c.parallel_residual) {  // the MLP reads the block's input too
-        h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
-        x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
-      } else {
-        x += norm(project(attn, L.wo, L.bo, threads), c, L.post_attn_norm, nullptr);
-        h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
-      }
-      RowMatrix up = project(h, L.w_up, L.b_up, threads);  // [T, d_ff]
-      if (L.w_gate) {
-        RowMatrix gate = project(h, L.w_gate, L.b_gate, threads);  // [T, d_ff]
-        ops::activate(gate, c.activation);
-        up.array() *= gate.array();
-      } else {
-        ops::activate(up, c.activation);
-      }
-      x += norm(project(up, L.w_down, L.b_down, threads), c, L.post_ffn_norm, nullptr);
-    }
-    n_past += T;
-    if (last_only) return norm(x.bottomRows(1), c, m.output_norm, m.output_norm_b);
-    return norm(x, c, m.output_norm, m.output_norm_b);
+    check_memory(n_past + T, T);
+    seq.reserve(pool, n_past + T);
+    std::vector<RowMatrix> probs;
+    detail::ForwardItem item{&seq, tokens, !last_only, options.capture_attention ? &probs : nullptr};
+    RowMatrix h = detail::forward(model->data(), pool, std::span<detail::ForwardItem>(&item, 1), options.threads);
+    if (options.capture_attention) keep_attention(probs, n_past, T);
+    return h;
   }
 };
 
-Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
-    : s_(std::make_unique<State>()) {
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options) {
   if (!model) throw InvalidArgument("Session: model is null");
   const auto& c = model->config();
   if (options.context_length < 0) throw InvalidArgument("Session: context_length must not be negative");
-  s_->capacity = options.context_length > 0 ? options.context_length : c.max_seq_len;
-  if (c.position == PositionKind::Learned && s_->capacity > c.max_seq_len)
-    throw InvalidArgument("Session: context_length " + std::to_string(s_->capacity) +
+  const std::int64_t capacity = options.context_length > 0 ? options.context_length : c.max_seq_len;
+  if (c.position == PositionKind::Learned && capacity > c.max_seq_len)
+    throw InvalidArgument("Session: context_length " + std::to_string(capacity) +
                           " exceeds the model's " + std::to_string(c.max_seq_len) + " learned positions");
-  s_->model = std::move(model);
-  s_->options = options;
+  s_ = std::make_unique<State>(std::move(model), options, capacity);
 }
 
 Session::~Session() = default;
@@ -267,31 +369,23 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 RowMatrix Session::forward(std::span<const Token> tokens) {
-  const RowMatrix h = s_->run(tokens, false);
-  const auto& m = s_->model->data();
-  RowMatrix logits = project(h, m.output, nullptr, s_->options.threads);  // [T, vocab]
-  soft_cap(logits, m.config.final_logit_softcap);
-  return logits;
+  return detail::logits(s_->model->data(), s_->run(tokens, false), s_->options.threads, false);  // [T, vocab]
 }
 
 Eigen::VectorXf Session::forward_last(std::span<const Token> tokens) {
-  const RowMatrix h = s_->run(tokens, true);
-  const auto& m = s_->model->data();
-  RowMatrix logits = project(h, m.output, nullptr, s_->options.threads);  // [1, vocab]
-  soft_cap(logits, m.config.final_logit_softcap);
-  return logits.row(0).transpose();
+  return detail::logits(s_->model->data(), s_->run(tokens, true), s_->options.threads, false).row(0).transpose();
 }
 
-std::int64_t Session::position() const noexcept { return s_->n_past; }
+std::int64_t Session::position() const noexcept { return s_->seq.length; }
 std::int64_t Session::context_length() const noexcept { return s_->capacity; }
 void Session::reset() noexcept {
-  s_->n_past = 0;
+  s_->seq.clear(s_->pool);
   s_->attention.clear();
 }
 void Session::truncate(std::int64_t n_tokens) {
-  if (n_tokens < 0 || n_tokens > s_->n_past)
-    throw InvalidArgument("truncate: " + std::to_string(n_tokens) + " is outside [0, " + std::to_string(s_->n_past) + "]");
-  s_->n_past = n_tokens;
+  if (n_tokens < 0 || n_tokens > s_->seq.length)
+    throw InvalidArgument("truncate: " + std::to_string(n_tokens) + " is outside [0, " + std::to_string(s_->seq.length) + "]");
+  s_->seq.truncate(s_->pool, n_tokens);
   for (RowMatrix& m : s_->attention) m.conservativeResize(n_tokens, n_tokens);
 }
 const std::vector<RowMatrix>& Session::attention() const noexcept { return s_->attention; }

@@ -21,11 +21,11 @@ void softmax_rows(Eigen::Ref<RowMatrix> x) {
   }
 }
 
-RowMatrix attention_probabilities(const Eigen::Ref<const RowMatrix>& q, const Eigen::Ref<const RowMatrix>& k,
-                                  bool causal, std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
-  if (q.cols() != k.cols()) throw InvalidArgument("attention: Q and K head dims differ");
-  if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
-  RowMatrix scores = (q * k.transpose()) * scale;  // [Tq, Tk]
+namespace {
+
+// Scaled scores -> probabilities, in place: soft cap, causal / window mask,
+// softmax per row. Query row i sits at position q_offset + i.
+void mask_and_softmax(RowMatrix& scores, bool causal, std::int64_t q_offset, std::int64_t window, float softcap) {
   if (softcap > 0.0f) scores = ((scores.array() / softcap).tanh() * softcap).matrix();
   if (causal || window > 0) {
     const float neg_inf = -std::numeric_limits<float>::infinity();
@@ -39,7 +39,56 @@ RowMatrix attention_probabilities(const Eigen::Ref<const RowMatrix>& q, const Ei
     }
   }
   softmax_rows(scores);
+}
+
+using Strided = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+
+}  // namespace
+
+RowMatrix attention_probabilities(const Eigen::Ref<const RowMatrix>& q, const Eigen::Ref<const RowMatrix>& k,
+                                  bool causal, std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
+  if (q.cols() != k.cols()) throw InvalidArgument("attention: Q and K head dims differ");
+  if (scale <= 0.0f) scale = 1.0f / std::sqrt(static_cast<float>(q.cols()));
+  RowMatrix scores = (q * k.transpose()) * scale;  // [Tq, Tk]
+  mask_and_softmax(scores, causal, q_offset, window, softcap);
   return scores;
+}
+
+void attention_head(const Eigen::Ref<const RowMatrix>& q_h, std::span<const KvBlock> blocks, std::int64_t head,
+                    const AttentionShape& s, bool causal, std::int64_t q_offset, std::int64_t window,
+                    Eigen::Ref<RowMatrix> out_h, RowMatrix* probabilities) {
+  const std::int64_t hd = s.head_dim;
+  if (s.n_head <= 0 || s.n_kv_head <= 0 || hd <= 0 || s.n_head % s.n_kv_head != 0)
+    throw InvalidArgument("attention_head: n_head must be a positive multiple of n_kv_head");
+  if (head < 0 || head >= s.n_head) throw InvalidArgument("attention_head: head out of range");
+  if (q_h.cols() != hd || out_h.cols() != hd || out_h.rows() != q_h.rows())
+    throw InvalidArgument("attention_head: Q and output must be [Tq, head_dim]");
+  const std::int64_t kv = head / (s.n_head / s.n_kv_head), width = s.n_kv_head * hd;
+  std::int64_t n = 0;
+  for (const KvBlock& b : blocks) {
+    if (b.rows < 0 || (b.rows > 0 && (b.k_stride < width || b.v_stride < width)))
+      throw InvalidArgument("attention_head: a KV block is narrower than n_kv_head * head_dim");
+    n += b.rows;
+  }
+  const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  RowMatrix scores(q_h.rows(), n);  // [Tq, Tk]
+  std::int64_t c = 0;
+  for (const KvBlock& b : blocks) {
+    if (b.rows == 0) continue;
+    const Strided k(b.k + kv * hd, b.rows, hd, Eigen::OuterStride<>(b.k_stride));
+    scores.middleCols(c, b.rows).noalias() = (q_h * k.transpose()) * scale;
+    c += b.rows;
+  }
+  mask_and_softmax(scores, causal, q_offset, window, s.softcap);
+  out_h.setZero();
+  c = 0;
+  for (const KvBlock& b : blocks) {
+    if (b.rows == 0) continue;
+    const Strided v(b.v + kv * hd, b.rows, hd, Eigen::OuterStride<>(b.v_stride));
+    out_h.noalias() += scores.middleCols(c, b.rows) * v;
+    c += b.rows;
+  }
+  if (probabilities) *probabilities = std::move(scores);
 }
 
 RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
@@ -48,6 +97,33 @@ RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,
                                        std::int64_t q_offset, float scale, std::int64_t window, float softcap) {
   if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
   return attention_probabilities(q, k, causal, q_offset, scale, window, softcap) * v;
+}
+
+RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q, std::span<const KvBlock> blocks,
+                               const AttentionShape& s, bool causal, std::int64_t q_offset, std::int64_t window,
+                               int threads, std::vector<RowMatrix>* probabilities) {
+  if (s.n_head <= 0 || s.n_kv_head <= 0 || s.head_dim <= 0 || s.n_head % s.n_kv_head != 0)
+    throw InvalidArgument("multi_head_attention: n_head must be a positive multiple of n_kv_head");
+  if (q.cols() != s.n_head * s.head_dim)
+    throw InvalidArgument("multi_head_attention: input widths do not match the head counts");
+  const std::int64_t hd = s.head_dim;
+  std::int64_t keys = 0;
+  for (const KvBlock& b : blocks) keys += b.rows;
+  RowMatrix out(q.rows(), s.n_head * hd);
+  if (probabilities) probabilities->assign(static_cast<std::size_t>(s.n_head), RowMatrix());
+  // Each head writes its own columns; a head is worth a thread only when
+  // there is more than a row or two of work.
+  const bool parallel = threads > 1 && q.rows() * keys >= 256;
+  kernels::OmpExceptions errors;  // (allocations inside may throw)
+#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
+  for (std::int64_t h = 0; h < s.n_head; ++h) {
+    errors.capture([&] {
+      attention_head(q.middleCols(h * hd, hd), blocks, h, s, causal, q_offset, window, out.middleCols(h * hd, hd),
+                     probabilities ? &(*probabilities)[static_cast<std::size_t>(h)] : nullptr);
+    });
+  }
+  errors.rethrow();
+  return out;
 }
 
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
@@ -60,27 +136,10 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,
   if (q.cols() != s.n_head * s.head_dim || k.cols() != s.n_kv_head * s.head_dim ||
       v.cols() != s.n_kv_head * s.head_dim)
     throw InvalidArgument("multi_head_attention: input widths do not match the head counts");
-  const std::int64_t group = s.n_head / s.n_kv_head;
-  const std::int64_t hd = s.head_dim;
-  RowMatrix out(q.rows(), s.n_head * hd);
-  if (probabilities) probabilities->assign(static_cast<std::size_t>(s.n_head), RowMatrix());
-  // Each head writes its own columns; a head is worth a thread only when
-  // there is more than a row or two of work.
-  const bool parallel = threads > 1 && q.rows() * k.rows() >= 256;
-  kernels::OmpExceptions errors;  // (allocations inside may throw)
-#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
-  for (std::int64_t h = 0; h < s.n_head; ++h) {
-    errors.capture([&] {
-      const std::int64_t kv = h / group;
-      if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
-      RowMatrix p = attention_probabilities(q.middleCols(h * hd, hd), k.middleCols(kv * hd, hd), causal, q_offset,
-                                            s.scale, window, s.softcap);
-      out.middleCols(h * hd, hd) = p * v.middleCols(kv * hd, hd);
-      if (probabilities) (*probabilities)[static_cast<std::size_t>(h)] = std::move(p);
-    });
-  }
-  errors.rethrow();
-  return out;
+  if (k.rows() != v.rows()) throw InvalidArgument("attention: K and V lengths differ");
+  const KvBlock block{k.data(), v.data(), k.rows(), k.outerStride(), v.outerStride()};
+  return multi_head_attention(q, std::span<const KvBlock>(&block, 1), s, causal, q_offset, window, threads,
+                              probabilities);
 }
 
 }  // namespace gpt::ops
