@@ -1,6 +1,7 @@
 // gpt-generate: text generation and chat from the command line.
 // Text streams to stdout; load time and speeds go to stderr (--quiet silences
 // them). Run with --help for every option and the exit codes.
+#include <algorithm>
 #include <filesystem>
 #include <unistd.h>
 
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "Threads (default: all cores)");
   app.add_option("-c,--ctx-size", ctx, "Context length (default: the model's, at most 4096)");
   app.add_option("--stop", opt.stop, "Stop string (repeatable); not included in the output");
-  app.add_option("--completions", opt.n, "Number of completions (printed one after another; seeds seed, seed+1, ...)")->capture_default_str();
+  app.add_option("--completions", opt.n, "Number of completions, decoded together sharing the prompt (the first streams, the others follow; seeds seed, seed+1, ...)")->capture_default_str();
   app.add_flag("--ignore-eos", opt.ignore_eos, "Keep generating after end-of-sequence tokens");
   app.add_flag("--chat", chat, "Chat through the model's chat template: interactive when stdin is a terminal and no -p/-f is given; otherwise one turn");
   app.add_option("--system", system_prompt, "System message for --chat");
@@ -248,18 +249,11 @@ int main(int argc, char** argv) {
       messages.push_back({"user", prompt});
       results.push_back(lm->chat(messages, opt, chat_template));
     } else {
-      if (opt.n > 1 && !json) {
-        // Stream every completion, one after another.
-        for (std::int32_t k = 0; k < opt.n; ++k) {
-          gpt::GenerateOptions one = opt;
-          one.n = 1;
-          one.sampling.seed = opt.sampling.seed + std::uint64_t(k);
-          if (k) std::fputs("\n----\n", stdout);
-          results.push_back(lm->complete(prompt, one));
-        }
-      } else {
-        results = lm->complete_n(prompt, opt);
-      }
+      // With --completions N the N are decoded together (gpt::Batch): the
+      // first streams, the others are printed after it.
+      results = lm->complete_n(prompt, opt);
+      if (opt.n > 1 && !json)
+        for (std::size_t k = 1; k < results.size(); ++k) std::printf("\n----\n%s", results[k].text.c_str());
     }
     if (!attention_map.empty()) write_attention_map(attention_map, *lm, results.front(), path, threads, quiet);
     if (json) {
@@ -273,6 +267,19 @@ int main(int argc, char** argv) {
     } else {
       std::fputc('\n', stdout);
       if (!quiet) print_stats(results.front(), load_ms);
+      if (!quiet && results.size() > 1) {
+        std::int64_t generated = 0;
+        double ms = 0;
+        for (const auto& c : results) {
+          generated += c.completion_tokens;
+          ms = std::max(ms, c.generate_ms);
+        }
+        std::fprintf(stderr,
+                     "[%zu completions decoded together: the prompt's %lld tokens computed once in %.0f ms and shared "
+                     "by all | %lld tokens generated in %.0f ms, %.1f tok/s in all]\n",
+                     results.size(), static_cast<long long>(results.front().prompt_tokens), results.front().prompt_ms,
+                     static_cast<long long>(generated), ms, ms > 0 ? 1000.0 * double(generated) / ms : 0.0);
+      }
     }
   } catch (const gpt::InvalidArgument& e) {
     std::fprintf(stderr, "gpt-generate: %s\n", e.what());

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", opt.threads, "Generation threads (default: all cores)");
   app.add_option("-c,--ctx-size", opt.context_length, "Context per sequence, prompt + completion (default: the model's, at most 4096)");
   app.add_option("--parallel", opt.parallel,
-                 "Sequences decoded together; only 1 until batched decoding lands (other values are refused)")
+                 "Sequences decoded together in one forward pass per token (slots); more requests wait in the queue")
       ->capture_default_str();
   app.add_option("--api-key", opt.api_key, "Require 'Authorization: Bearer KEY' on every route but /health and /")
       ->envname("GPT_API_KEY");

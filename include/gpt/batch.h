@@ -48,7 +48,7 @@ struct BatchOptions {
   int threads = 0;                   // worker threads; 0 = all cores
   std::int32_t max_sequences = 16;   // sequences running together; more wait in the queue
   std::int64_t context_length = 0;   // positions per sequence; 0 = the model's, capped at 4096
-  std::int64_t kv_cache_tokens = 0;  // positions the KV pool holds for all sequences; 0 = max_sequences * context_length
+  std::int64_t kv_cache_tokens = 0;  // positions the KV pool holds for all sequences; 0 = max_sequences * (context_length + 64)
   std::int64_t step_tokens = 256;    // prompt tokens per step at most (at least one chunk)
 };
 

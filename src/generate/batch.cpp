@@ -74,7 +74,9 @@ struct Batch::State {
     g.context_length = o.context_length;
     if (o.context_length < 0) throw InvalidArgument("Batch: context_length must not be negative");
     o.context_length = detail::context_for(lm.model(), g);
-    if (o.kv_cache_tokens == 0) o.kv_cache_tokens = static_cast<std::int64_t>(o.max_sequences) * o.context_length;
+    // (one page more per sequence: the copy of a shared, partly filled page)
+    if (o.kv_cache_tokens == 0)
+      o.kv_cache_tokens = static_cast<std::int64_t>(o.max_sequences) * (o.context_length + detail::kPageTokens);
     return o;
   }
 

@@ -2,19 +2,27 @@
 #include "server/scheduler.h"
 
 #include <future>
+#include <map>
 
 #include "gpt/error.h"
 #include "server/api.h"
 
 namespace gpt::server {
 
+struct Scheduler::Pending {
+  std::vector<Token> prompt;
+  GenerateOptions options;
+  std::promise<Completion> done;
+};
+
 Scheduler::Scheduler(std::shared_ptr<const LanguageModel> lm, SchedulerOptions options)
     : lm_(std::move(lm)), options_(options) {
   if (!lm_) throw InvalidArgument("the scheduler needs a model");
-  if (options_.parallel != 1)
-    throw InvalidArgument("--parallel " + std::to_string(options_.parallel) +
-                          ": only 1 sequence at a time until batched decoding lands");
+  if (options_.parallel < 1) throw InvalidArgument("--parallel must be at least 1");
   if (options_.max_queue < 0) throw InvalidArgument("--max-queue must not be negative");
+  batch_ = std::make_unique<Batch>(lm_, BatchOptions{.threads = options_.threads,
+                                                     .max_sequences = options_.parallel,
+                                                     .context_length = options_.context_length});
   worker_ = std::thread([this] { work(); });
 }
 
@@ -29,16 +37,50 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::work() {
+  std::map<Batch::Id, std::unique_ptr<Pending>> active;
   for (;;) {
-    std::function<void()> task;
+    std::deque<std::unique_ptr<Pending>> in;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      task_cv_.wait(lock, [&] { return quit_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // quit_ and nothing left
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      task_cv_.wait(lock, [&] { return quit_ || !incoming_.empty() || !active.empty(); });
+      if (quit_ && incoming_.empty() && active.empty()) return;
+      in.swap(incoming_);
     }
-    task();  // a packaged_task: its exceptions go to the waiting caller
+    for (auto& p : in) {
+      try {
+        const Batch::Id id = batch_->submit(p->prompt, p->options).at(0);
+        active.emplace(id, std::move(p));
+      } catch (...) {
+        p->done.set_exception(std::current_exception());
+      }
+    }
+    if (active.empty()) continue;
+    try {
+      batch_->step();
+    } catch (...) {  // a failed forward pass fails every sequence in it
+      const auto error = std::current_exception();
+      for (auto& [id, p] : active) {
+        batch_->cancel(id);
+        p->done.set_exception(error);
+      }
+      active.clear();
+      batch_ = std::make_unique<Batch>(lm_, BatchOptions{.threads = options_.threads,
+                                                         .max_sequences = options_.parallel,
+                                                         .context_length = options_.context_length});
+      continue;
+    }
+    for (auto it = active.begin(); it != active.end();) {
+      if (!batch_->finished(it->first)) {
+        ++it;
+        continue;
+      }
+      try {
+        it->second->done.set_value(batch_->take(it->first));
+      } catch (...) {
+        it->second->done.set_exception(std::current_exception());
+      }
+      it = active.erase(it);
+    }
   }
 }
 
@@ -68,19 +110,20 @@ void Scheduler::release() {
 }
 
 Completion Scheduler::generate(const Lease&, const std::vector<Token>& prompt, const GenerateOptions& options) {
-  GenerateOptions o = options;
-  o.n = 1;
+  auto p = std::make_unique<Pending>();
+  p->prompt = prompt;
+  p->options = options;
+  p->options.n = 1;
   const StreamCallback user = options.on_text;
-  o.on_text = [this, user](const std::string& piece) {
+  p->options.on_text = [this, user](const std::string& piece) {
     if (stopping_) return false;
     return user ? user(piece) : true;
   };
-  std::packaged_task<Completion()> task([this, &prompt, &o] { return lm_->complete_tokens(prompt, o); });
-  std::future<Completion> done = task.get_future();
+  std::future<Completion> done = p->done.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (quit_) throw ApiError(503, "The server is shutting down", "server_error", {}, "server_shutting_down");
-    tasks_.emplace_back([&task] { task(); });
+    incoming_.push_back(std::move(p));
   }
   task_cv_.notify_one();
   return done.get();

@@ -1,17 +1,16 @@
 // The request scheduler: who generates when.
 //
-// Today one sequence is decoded at a time (--parallel 1): a request leases
-// the one slot, hands its choices one after another to the scheduler's
-// worker thread (LanguageModel::complete_tokens runs there, so the model's
-// OpenMP team and scratch memory belong to one thread, not to every HTTP
-// thread), and releases the slot. Requests that find the slot busy wait in a
-// bounded queue; a request that finds the queue full gets a 503 at once.
+// A request leases one of --parallel sequence slots (acquire()); each choice
+// it generates is submitted to one gpt::Batch that a single worker thread
+// owns and steps: every running sequence of every request advances by one
+// token per forward pass (batched decoding, gpt/batch.h), and new sequences
+// join between passes. The model's OpenMP team and the KV pool belong to
+// that one thread, not to the HTTP threads. Requests that find every slot
+// busy wait in a bounded queue; a request that finds the queue full gets a
+// 503 at once.
 //
-// The seam for batched decoding: HTTP handlers only call acquire() and
-// generate(). A batching scheduler keeps both signatures: acquire() hands out
-// one of --parallel sequence slots, and generate() enqueues the sequence into
-// the shared forward pass and blocks (streaming through options.on_text)
-// until it is done. Nothing in server.cpp changes.
+// HTTP handlers only call acquire() and generate() (which blocks, streaming
+// through options.on_text on the worker thread, until the choice is done).
 //
 // Threads: every member function is safe to call from any thread.
 #pragma once
@@ -26,13 +25,16 @@
 #include <thread>
 #include <vector>
 
+#include "gpt/batch.h"
 #include "gpt/generate.h"
 
 namespace gpt::server {
 
 struct SchedulerOptions {
-  int parallel = 1;    // sequences decoded at once; only 1 until batched decoding lands
-  int max_queue = 64;  // requests that may wait for a slot; more get 503
+  int parallel = 1;                 // sequences decoded together (slots)
+  int max_queue = 64;               // requests that may wait for a slot; more get 503
+  int threads = 0;                  // generation threads; 0 = all cores
+  std::int64_t context_length = 0;  // positions per sequence; 0 = the model's, at most 4096
 };
 
 class Scheduler {
@@ -85,10 +87,12 @@ class Scheduler {
   int busy_ = 0;
   int waiting_ = 0;
   std::atomic<bool> stopping_{false};
-  // The worker and its tasks (at most `parallel` at a time: one per lease).
-  std::deque<std::function<void()>> tasks_;
+  // Choices handed to the worker (at most `parallel` at a time: one per lease).
+  struct Pending;
+  std::deque<std::unique_ptr<Pending>> incoming_;
   std::condition_variable task_cv_;
   bool quit_ = false;
+  std::unique_ptr<Batch> batch_;  // used by the worker thread only
   std::thread worker_;
 };
 

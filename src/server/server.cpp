@@ -394,9 +394,7 @@ void Server::Impl::routes() {
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   Impl& s = *impl_;
-  if (s.opt.parallel != 1)
-    throw InvalidArgument("--parallel " + std::to_string(s.opt.parallel) +
-                          ": only 1 sequence at a time until batched decoding lands");
+  if (s.opt.parallel < 1) throw InvalidArgument("--parallel must be at least 1");
   if (s.opt.max_queue < 0) throw InvalidArgument("--max-queue must not be negative");
   if (s.opt.timeout_s < 1) throw InvalidArgument("--timeout must be at least 1 second");
   // One HTTP thread per connection that may be waiting or generating, plus
@@ -448,7 +446,8 @@ void Server::set_model(std::shared_ptr<const LanguageModel> lm, const std::strin
   } catch (const Error& e) {
     s.chat_template_error = e.what();
   }
-  s.scheduler = std::make_unique<Scheduler>(lm, SchedulerOptions{s.opt.parallel, s.opt.max_queue});
+  s.scheduler = std::make_unique<Scheduler>(
+      lm, SchedulerOptions{s.opt.parallel, s.opt.max_queue, s.opt.threads, s.limits.context_length});
   s.lm = std::move(lm);
   s.model_id = id;
   s.ready = true;

@@ -31,7 +31,7 @@ struct ServerOptions {
   int port = 8080;                            // 0 = any free port (see Server::port())
   std::string api_key;                        // empty = no authentication
   std::vector<std::string> aliases;           // more names listed by /v1/models
-  int parallel = 1;                           // sequences decoded at once (1 until batching lands)
+  int parallel = 4;                           // sequences decoded together (gpt::Batch)
   int max_queue = 64;                         // requests waiting for a slot; more get 503
   int timeout_s = 600;                        // socket read/write timeout
   int threads = 0;                            // generation threads; 0 = all cores

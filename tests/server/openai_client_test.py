@@ -233,7 +233,7 @@ class QueueAndShutdownTest(unittest.TestCase):
     """A server of its own: --max-queue 0, then SIGTERM with a stream in flight."""
 
     def test_queue_full_then_sigterm_mid_stream(self):
-        server = Server("--max-queue", "0")
+        server = Server("--max-queue", "0", "--parallel", "1")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
             conn.request("POST", "/v1/completions",
