@@ -13,6 +13,15 @@ batch; tgN: N tokens generated one at a time. llama-bench warms up before it
 times; gpt-bench does not, so it runs one extra repetition whose figure is
 dropped. The median is over all timed repetitions of all rounds.
 
+With --batched B1,B2,... it compares batched decoding instead: gpt-bench -b
+(gpt::Batch) against llama.cpp's llama-batched-bench, B sequences each with
+its own -p prompt tokens (not shared) then -n generated tokens; aggregate
+prompt t/s (llama.cpp's S_PP) and generation t/s (S_TG). llama-batched-bench
+times one run per process after its warm-up, so each round gives one sample
+per test; gpt-bench does -r repetitions (plus one dropped warm-up).
+
+    python3 tools/bench_vs_llamacpp.py --batched 1,2,4,8,16 -t 2 -p 128 -n 128 --rounds 3
+
 Prints one markdown table (tokens/s), and with --json the raw samples.
 Needs only the Python standard library.
 """
@@ -42,6 +51,34 @@ def run_llama(bench, model, threads, pp, tg, reps):
     return samples
 
 
+def run_gpt_batched(bench, model, threads, pp, tg, reps, batches):
+    cmd = [bench, "-m", model, "-t", threads, "-n", str(tg), "--batch-prompt", str(pp), "-b", batches,
+           "-r", str(reps + 1), "--json"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    samples = {}
+    for r in out["batch_results"]:
+        samples[(r["threads"], f"pp{pp} B={r['batch']}")] = r["prompt_runs"][1:]
+        samples[(r["threads"], f"tg{tg} B={r['batch']}")] = r["gen_runs"][1:]
+    return samples
+
+
+def run_llama_batched(bench, model, threads, pp, tg, reps, batches):
+    del reps  # one timed run per configuration
+    most = max(int(b) for b in batches.split(","))
+    samples = {}
+    for t in threads.split(","):
+        cmd = [bench, "-m", model, "-t", t, "-tb", t, "-c", str(most * (pp + tg)), "-b", "2048", "-ub", "512",
+               "-npp", str(pp), "-ntg", str(tg), "-npl", batches, "--output-format", "jsonl"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            samples[(int(t), f"pp{pp} B={r['pl']}")] = [r["speed_pp"]]
+            samples[(int(t), f"tg{tg} B={r['pl']}")] = [r["speed_tg"]]
+    return samples
+
+
 def weight_type(path):
     name = os.path.basename(path)
     if name.endswith(".gguf"):
@@ -62,23 +99,34 @@ def main():
     ap.add_argument("--gpt-bench", default=os.path.join(ROOT, "build", "tools", "gpt-bench"))
     ap.add_argument("--llama-bench", default=None,
                     help="default: llama-bench in the folder tools/build-llamacpp --print-bin-dir names")
+    ap.add_argument("--batched", default="", help="comma-separated batch sizes: compare batched decoding "
+                                                  "with llama-batched-bench instead")
     ap.add_argument("--json", action="store_true", help="also print every sample as JSON")
     a = ap.parse_args()
     if a.llama_bench is None:
         bindir = subprocess.run([os.path.join(ROOT, "tools", "build-llamacpp"), "--print-bin-dir"], check=True,
                                 capture_output=True, text=True).stdout.strip()
-        a.llama_bench = os.path.join(bindir, "llama-bench")
+        a.llama_bench = os.path.join(bindir, "llama-batched-bench" if a.batched else "llama-bench")
     for exe in (a.gpt_bench, a.llama_bench):
         if not os.access(exe, os.X_OK):
             sys.exit(f"bench_vs_llamacpp: {exe} is not an executable (build it first: cmake --build build "
                      f"--target gpt-bench; tools/build-llamacpp)")
     threads = [int(x) for x in a.threads.split(",")]
     tests = ([f"pp{a.n_prompt}"] if a.n_prompt > 0 else []) + ([f"tg{a.n_gen}"] if a.n_gen > 0 else [])
+    if a.batched:
+        if a.n_prompt <= 0 or a.n_gen <= 0:
+            sys.exit("bench_vs_llamacpp: --batched needs -p and -n above 0")
+        bs = [int(b) for b in a.batched.split(",")]
+        tests = [f"pp{a.n_prompt} B={b}" for b in bs] + [f"tg{a.n_gen} B={b}" for b in bs]
 
     samples = {}  # (model, engine, threads, test) -> [tokens/s]
     for rnd in range(a.rounds):
         for model in a.model:
-            engines = [("gpt", run_gpt, a.gpt_bench), ("llama.cpp", run_llama, a.llama_bench)]
+            if a.batched:
+                engines = [("gpt", lambda *x: run_gpt_batched(*x, a.batched), a.gpt_bench),
+                           ("llama.cpp", lambda *x: run_llama_batched(*x, a.batched), a.llama_bench)]
+            else:
+                engines = [("gpt", run_gpt, a.gpt_bench), ("llama.cpp", run_llama, a.llama_bench)]
             if rnd % 2:
                 engines.reverse()
             for engine, fn, exe in engines:
@@ -87,8 +135,12 @@ def main():
                     samples.setdefault((model, engine, t, test), []).extend(v)
 
     n = a.rounds * a.reps
-    print(f"medians of {n} timed repetitions ({a.rounds} interleaved rounds x {a.reps}), tokens/s; "
-          f"ratio = gpt / llama.cpp")
+    if a.batched:
+        print(f"medians over {a.rounds} interleaved rounds (gpt: {a.reps} timed repetitions per round; llama.cpp: 1), "
+              f"aggregate tokens/s of B sequences; ratio = gpt / llama.cpp")
+    else:
+        print(f"medians of {n} timed repetitions ({a.rounds} interleaved rounds x {a.reps}), tokens/s; "
+              f"ratio = gpt / llama.cpp")
     print("| file | type | threads | test | gpt | llama.cpp | ratio |")
     print("|---|---|--:|:--|--:|--:|--:|")
     for model in a.model:

@@ -28,6 +28,8 @@
 #include <sstream>
 
 #include "cli.h"
+#include "gpt/batch.h"
+#include "gpt/generate.h"
 #include "gpt/gpt.h"
 #include "kernels/kernels.h"
 #include "model/model_data.h"
@@ -147,27 +149,35 @@ int main(int argc, char** argv) {
   CLI::App app{"gpt-bench: prompt processing (ppN) and generation (tgN) speed of a model, median of several runs.\n"
                "Exit codes: 0 success, 1 error, 2 invalid command line.",
                "gpt-bench"};
-  std::string model_path, threads_s = "1,2", pp_s = "128,512";
-  int tg = 128, reps = 3;
+  std::string model_path, threads_s = "1,2", pp_s = "128,512", batch_s;
+  int tg = 128, reps = 3, batch_prompt = 128;
   bool json = false;
   app.add_option("-m,--model", model_path, "Model path")->required();
   app.add_option("-t,--threads", threads_s, "Comma-separated thread counts")->capture_default_str();
   app.add_option("-p,--n-prompt", pp_s, "Comma-separated prompt lengths (0 to skip)")->capture_default_str();
   app.add_option("-n,--n-gen", tg, "Tokens to generate (0 to skip)")->capture_default_str();
   app.add_option("-r,--reps", reps, "Repetitions per test (the median is reported)")->capture_default_str();
+  app.add_option("-b,--batch", batch_s,
+                 "Comma-separated numbers of sequences decoded together (gpt::Batch), e.g. 1,2,4,8,16: each gets its "
+                 "own random --batch-prompt tokens, then --n-gen tokens; aggregate prompt and generation t/s, as "
+                 "llama-batched-bench reports them (S_PP, S_TG); replaces the pp and tg tests");
+  app.add_option("--batch-prompt", batch_prompt, "Prompt tokens per sequence in --batch runs")->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object instead of a table");
   if (auto code = gpt::cli::parse(app, argc, argv, "gpt-bench")) return *code;
-  std::vector<int> threads, pps;
+  std::vector<int> threads, pps, batches;
   try {
     threads = gpt::cli::parse_int_list(threads_s, "--threads", 1, 1024);
     pps = gpt::cli::parse_int_list(pp_s, "--n-prompt", 0, 1 << 20);
+    if (!batch_s.empty()) batches = gpt::cli::parse_int_list(batch_s, "--batch", 1, 1024);
+    if (!batches.empty() && (batch_prompt < 1 || tg < 1))
+      throw gpt::InvalidArgument("--batch needs --batch-prompt >= 1 and --n-gen >= 1");
     if (threads.empty() || reps < 1 || tg < 0) throw gpt::InvalidArgument("need thread counts, reps >= 1, n-gen >= 0");
   } catch (const gpt::InvalidArgument& e) {
     std::fprintf(stderr, "gpt-bench: %s\n", e.what());
     return gpt::cli::kUsage;
   }
   try {
-    const std::vector<double> bandwidths = read_bandwidths(threads);
+    const std::vector<double> bandwidths = batches.empty() ? read_bandwidths(threads) : std::vector<double>(threads.size());
     const auto t0 = std::chrono::steady_clock::now();
     auto model = gpt::Model::load(model_path);
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -183,10 +193,12 @@ int main(int argc, char** argv) {
     if (!json) {
       std::printf("model: %s (%s, %.1f MiB), loaded in %.0f ms\n", model_path.c_str(), c.architecture.c_str(), size_mib, load_ms);
       std::printf("kernels: %s (this CPU: %s; GPT_ISA forces one)\n", gpt::kernel_isa().c_str(), gpt::cpu_isa_list().c_str());
+if (batches.empty()) {
       std::printf("roofline: a decoded token reads %.1f MiB of weights (+ the KV cache); tg limit = read bandwidth / bytes, "
                   "pp %% = matrix-product flops / this library's f32 matmul rate\n", weights / (1024.0 * 1024.0));
       std::printf("| threads | test   |      t/s | machine                  | roofline               |\n"
                   "|--------:|:-------|---------:|:-------------------------|:-----------------------|\n");
+      }
     }
     double bandwidth = 0.0, f32_rate = 0.0;  // of the thread count being measured
     auto report = [&](int t, const std::string& test, std::vector<double> rates, double limit, double pct) {
@@ -209,7 +221,7 @@ int main(int argc, char** argv) {
       else r.update({{"f32_matmul_gflops", f32_rate / 1e9}, {"flops_per_token", limit}, {"percent_of_f32_matmul", pct}});
       results.push_back(r);
     };
-    for (std::size_t ti = 0; ti < threads.size(); ++ti) {
+    for (std::size_t ti = 0; ti < threads.size() && batches.empty(); ++ti) {
       const int t = threads[ti];
       bandwidth = bandwidths[ti];
       f32_rate = f32_matmul_rate(t);
@@ -245,13 +257,66 @@ int main(int argc, char** argv) {
         report(t, "tg" + std::to_string(tg), rates, limit, limit > 0.0 ? 100.0 * median(rates) / limit : 0.0);
       }
     }
+    // Batched decoding: B sequences, each its own prompt (no sharing), all
+    // admitted at once. Prompt phase: the steps until every prompt has been
+    // read (the last one also samples each sequence's first token);
+    // generation phase: the remaining steps, one token per sequence each.
+    nlohmann::json batch_results = nlohmann::json::array();
+    if (!batches.empty()) {
+      if (!json)
+        std::printf("\nbatched decoding (gpt::Batch): B sequences of %d prompt tokens + %d generated, aggregate t/s\n"
+                    "| threads |   B |  prompt t/s |  generation t/s | generation vs B=1 |\n"
+                    "|--------:|----:|------------:|----------------:|------------------:|\n",
+                    batch_prompt, tg);
+      const auto lm = gpt::LanguageModel::load(model_path);
+      for (int t : threads) {
+        double tg_b1 = 0.0;
+        for (int b : batches) {
+          std::vector<double> pp_rates, tg_rates;
+          for (int r = 0; r < reps; ++r) {
+            gpt::Batch batch(lm, {.threads = t, .max_sequences = b, .context_length = batch_prompt + tg + 1,
+                                  .step_tokens = std::int64_t{b} * batch_prompt});
+            gpt::GenerateOptions o;
+            o.max_tokens = tg;
+            o.ignore_eos = true;
+            o.sampling.temperature = 0.0f;
+            for (int k = 0; k < b; ++k) {
+              std::vector<gpt::Token> prompt(static_cast<std::size_t>(batch_prompt));
+              for (auto& x : prompt) x = tok(rng);
+              batch.submit(prompt, o);
+            }
+            const std::int64_t prompt_total = std::int64_t{b} * batch_prompt;
+            const auto a = std::chrono::steady_clock::now();
+            while (batch.stats().prompt_tokens_computed < prompt_total) batch.step();
+            const auto m = std::chrono::steady_clock::now();
+            const std::int64_t fed = batch.stats().generated_tokens;
+            batch.run();
+            const auto e = std::chrono::steady_clock::now();
+            pp_rates.push_back(double(prompt_total) / std::chrono::duration<double>(m - a).count());
+            tg_rates.push_back(double(batch.stats().generated_tokens - fed) / std::chrono::duration<double>(e - m).count());
+          }
+          const double pp_med = median(pp_rates), tg_med = median(tg_rates);
+          if (b == 1) tg_b1 = tg_med;
+          if (!json) {
+            char vs[32] = "";
+            if (tg_b1 > 0.0) std::snprintf(vs, sizeof vs, "%.2fx", tg_med / tg_b1);
+            std::printf("| %7d | %3d | %11.2f | %15.2f | %17s |\n", t, b, pp_med, tg_med, vs);
+            std::fflush(stdout);
+          }
+          batch_results.push_back({{"threads", t}, {"batch", b}, {"prompt_tokens", batch_prompt}, {"gen_tokens", tg},
+                                   {"prompt_tokens_per_s", pp_med}, {"gen_tokens_per_s", tg_med},
+                                   {"prompt_runs", pp_rates}, {"gen_runs", tg_rates}});
+        }
+      }
+    }
     if (json) {
       std::printf("%s\n", nlohmann::json{{"model", model_path},
                                           {"size_mib", size_mib},
                                           {"load_ms", load_ms},
                                           {"kernels", gpt::kernel_isa()},
                                           {"peak_rss_mib", peak_rss_mib()},
-                                          {"results", results}}
+                                          {"results", results},
+                                          {"batch_results", batch_results}}
                               .dump()
                               .c_str());
     } else {
