@@ -4,7 +4,7 @@
 //   gpt::Batch batch(lm, {.max_sequences = 16});
 //   std::vector<gpt::Batch::Id> ids;
 //   for (const auto& prompt : prompts) {
-//     auto more = batch.submit(lm->tokenizer().encode(prompt), options);  // options.n ids
+//     auto more = batch.submit(lm->tokenizer().encode(prompt, {.add_special_tokens = true}), options);  // n ids
 //     ids.insert(ids.end(), more.begin(), more.end());
 //   }
 //   batch.run();                                  // or step() in your own loop
