@@ -3,6 +3,8 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +23,29 @@
 namespace gpt::server {
 
 namespace {
+
+// cpp-httplib 0.11 listens with a backlog of 5, fixed inside the compiled
+// library. A burst of clients connecting at once overflows that accept queue;
+// the kernel then answers with SYN cookies and some of those connections get
+// a reset (seen with tools/load-test's 64 clients on a loaded machine).
+// Calling listen() again on the bound socket raises the backlog (Linux and
+// the BSDs allow it); httplib does not expose the socket, so it is found as
+// the listening socket bound to `port`. Best effort: without it the server
+// still works, with httplib's backlog.
+void widen_listen_backlog(int port) {
+  for (int fd = 0; fd < 4096; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    else if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+    if (bound == port) ::listen(fd, SOMAXCONN);
+  }
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -426,6 +451,7 @@ void Server::bind() {
       throw IoError(s.opt.host + ":" + std::to_string(s.opt.port), "cannot listen (address in use or not available)");
     s.bound_port = s.opt.port;
   }
+  widen_listen_backlog(s.bound_port);
 }
 
 int Server::port() const noexcept { return impl_->bound_port; }
