@@ -791,9 +791,64 @@ void tile32(const std::byte* w, std::size_t bytes, const std::byte* x0, std::siz
   }
 }
 
+#if GPT_ISA_LEVEL >= 2
+// AVX-512: two tokens per instruction. Register lanes 0-7 hold token 2p's
+// eight lanes, lanes 8-15 token 2p+1's; every lane sees the operations of the
+// 256-bit code above (the sign trick becomes a masked negation, which differs
+// only where the weight is 0 and the product is 0 anyway).
+template <bool Signed, bool HasMin, bool AddCorr, class Load>
+void tile32z(const std::byte* w, std::size_t bytes, const std::byte* x0, std::size_t xstride, const float* xd,
+             const float* xs, std::int64_t nb, float* out, Load load) {
+  static_assert(kTokenTile == 8);
+  constexpr int kPairs = kTokenTile / 2;
+  __m512 a[2][kPairs];
+  __m256 corr[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int p = 0; p < kPairs; ++p) a[0][p] = a[1][p] = _mm512_setzero_ps();
+  __m512i idx[kPairs];
+  for (int p = 0; p < kPairs; ++p)
+    idx[p] = _mm512_mask_set1_epi32(_mm512_set1_epi32(2 * p), 0xFF00, 2 * p + 1);
+  const auto block = [&](std::int64_t b, __m512(&acc)[kPairs], __m256& cv) {
+    const auto wb = load(w + static_cast<std::size_t>(b) * bytes);
+    const __m512 sc = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(wb.d), _mm256_loadu_ps(xd + b * kTokenTile)));
+    if constexpr (HasMin) cv = _mm256_fmadd_ps(_mm256_set1_ps(wb.m), _mm256_loadu_ps(xs + b * kTokenTile), cv);
+    const __m512i u = _mm512_broadcast_i64x4(wb.u);
+    __mmask64 neg = 0;
+    if constexpr (Signed) neg = _mm512_movepi8_mask(_mm512_broadcast_i64x4(wb.q));
+    for (int p = 0; p < kPairs; ++p) {
+      const XBlock32& xa = xblock<XBlock32>(x0, xstride, 2 * p, b);
+      const XBlock32& xb = xblock<XBlock32>(x0, xstride, 2 * p + 1, b);
+      __m512i xv = _mm512_mask_broadcast_i64x4(_mm512_zextsi256_si512(load256(xa.q)), 0xF0, load256(xb.q));
+      if constexpr (Signed) xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+      const __m512i pr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv);
+      acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx[p], sc), _mm512_cvtepi32_ps(pr), acc[p]);
+    }
+  };
+  std::int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    block(b, a[0], corr[0]);
+    block(b + 1, a[1], corr[1]);
+  }
+  if (b < nb) block(b, a[0], corr[0]);
+  alignas(32) float c[2][kTokenTile];
+  _mm256_store_ps(c[0], corr[0]);
+  _mm256_store_ps(c[1], corr[1]);
+  for (int p = 0; p < kPairs; ++p) {
+    alignas(64) float v[16];
+    _mm512_store_ps(v, _mm512_add_ps(a[0][p], a[1][p]));
+    out[2 * p] = fold8(_mm256_load_ps(v));
+    out[2 * p + 1] = fold8(_mm256_load_ps(v + 8));
+  }
+  if constexpr (AddCorr)
+    for (int t = 0; t < kTokenTile; ++t) out[t] += (c[0][t] + c[1][t]);
+}
+#define GPT_TILE32 tile32z
+#else
+#define GPT_TILE32 tile32
+#endif
+
 void q8_0_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd, const float* xs,
                std::int64_t nb, float* out) {
-  tile32<true, false, false>(w, kQ8_0Bytes, x0, xstride, xd, xs, nb, out, [](const std::byte* wb) {
+  GPT_TILE32<true, false, false>(w, kQ8_0Bytes, x0, xstride, xd, xs, nb, out, [](const std::byte* wb) {
     WBlock32 r;
     r.q = load256(wb + 2);
     r.u = _mm256_sign_epi8(r.q, r.q);
@@ -807,7 +862,7 @@ template <std::size_t Bytes, bool HasMin, bool Has5th>
 void q45_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd, const float* xs,
               std::int64_t nb, float* out) {
   constexpr bool kSigned = !HasMin;  // the offset types have signed weights
-  tile32<kSigned, HasMin, true>(w, Bytes, x0, xstride, xd, xs, nb, out,
+  GPT_TILE32<kSigned, HasMin, true>(w, Bytes, x0, xstride, xd, xs, nb, out,
                                 [](const std::byte* wb) { return load_q45<Bytes, HasMin, Has5th>(wb); });
 }
 
