@@ -31,6 +31,7 @@ namespace gpt::kernels {
 
 namespace {
 
+using isa::kSmallTile;
 using isa::kTokenTile;
 using isa::XBlock32;
 using isa::XBlockK;
@@ -112,6 +113,13 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
         for (std::int64_t o = o0; o < o1; ++o) {
           kern.tile(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, xd, xs, nb, r);
           for (int k = 0; k < kTokenTile; ++k) y[(t + k) * out + o] = r[k];
+        }
+      }
+      for (; t + kSmallTile <= n_tokens; t += kSmallTile) {  // a remainder of 4 to 7 tokens
+        const std::byte* xt = xq.data() + static_cast<std::size_t>(t) * xstride;
+        for (std::int64_t o = o0; o < o1; ++o) {
+          kern.small(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, nb, r);
+          for (int k = 0; k < kSmallTile; ++k) y[(t + k) * out + o] = r[k];
         }
       }
       for (; t < n_tokens; ++t) {

@@ -480,8 +480,12 @@ void scalar_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, c
   for (int t = 0; t < kTokenTile; ++t) out[t] = F(w, reinterpret_cast<const XB*>(x0 + t * xstride), nb);
 }
 template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
+void scalar_small(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
+  for (int t = 0; t < kSmallTile; ++t) out[t] = F(w, reinterpret_cast<const XB*>(x0 + t * xstride), nb);
+}
+template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
 constexpr QuantKernels kernels() {
-  return {scalar_one<XB, F>, scalar_tile<XB, F>};
+  return {scalar_one<XB, F>, scalar_tile<XB, F>, scalar_small<XB, F>};
 }
 
 constexpr QuantKernels kQuant[kQuantTypes] = {
@@ -874,14 +878,17 @@ void k_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const 
 }
 
 constexpr QuantKernels kQuant[kQuantTypes] = {
-    {q8_0_v<1>, q8_0_tile},
-    {q45_v<kQ4_0Bytes, false, false, 1>, q45_tile<kQ4_0Bytes, false, false>},
-    {q45_v<kQ4_1Bytes, true, false, 1>, q45_tile<kQ4_1Bytes, true, false>},
-    {q45_v<kQ5_0Bytes, false, true, 1>, q45_tile<kQ5_0Bytes, false, true>},
-    {q45_v<kQ5_1Bytes, true, true, 1>, q45_tile<kQ5_1Bytes, true, true>},
-    {q45_k_v<false, 1>, k_tile<q45_k_v<false, 4>>},
-    {q45_k_v<true, 1>, k_tile<q45_k_v<true, 4>>},
-    {q6_k_v<1>, k_tile<q6_k_v<4>>},
+    {q8_0_v<1>, q8_0_tile, q8_0_v<kSmallTile>},
+    {q45_v<kQ4_0Bytes, false, false, 1>, q45_tile<kQ4_0Bytes, false, false>,
+     q45_v<kQ4_0Bytes, false, false, kSmallTile>},
+    {q45_v<kQ4_1Bytes, true, false, 1>, q45_tile<kQ4_1Bytes, true, false>,
+     q45_v<kQ4_1Bytes, true, false, kSmallTile>},
+    {q45_v<kQ5_0Bytes, false, true, 1>, q45_tile<kQ5_0Bytes, false, true>,
+     q45_v<kQ5_0Bytes, false, true, kSmallTile>},
+    {q45_v<kQ5_1Bytes, true, true, 1>, q45_tile<kQ5_1Bytes, true, true>, q45_v<kQ5_1Bytes, true, true, kSmallTile>},
+    {q45_k_v<false, 1>, k_tile<q45_k_v<false, 4>>, q45_k_v<false, kSmallTile>},
+    {q45_k_v<true, 1>, k_tile<q45_k_v<true, 4>>, q45_k_v<true, kSmallTile>},
+    {q6_k_v<1>, k_tile<q6_k_v<4>>, q6_k_v<kSmallTile>},
 };
 
 #endif  // GPT_ISA_LEVEL
