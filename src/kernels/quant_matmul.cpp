@@ -70,12 +70,11 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
   const std::int64_t nb = in / info.block_elems;
   const std::size_t xstride = static_cast<std::size_t>(nb) * (k_quant ? sizeof(XBlockK) : sizeof(XBlock32));
   std::vector<std::byte> xq(static_cast<std::size_t>(n_tokens) * xstride);
-  // The block scales of each token tile (the last one may be partial),
-  // token-minor (see isa/table.h):
+  // The block scales of each full token tile, token-minor (see isa/table.h):
   // tile i's xd at side[i * 2 * nb * kTokenTile], its xs right after.
-  const std::int64_t side_tiles = (n_tokens + kTokenTile - 1) / kTokenTile;  // the last one may be partial
+  const std::int64_t full_tiles = n_tokens / kTokenTile;
   const std::size_t side_stride = static_cast<std::size_t>(2 * nb * kTokenTile);
-  std::vector<float> side(k_quant ? 0 : static_cast<std::size_t>(side_tiles) * side_stride);
+  std::vector<float> side(k_quant ? 0 : static_cast<std::size_t>(full_tiles) * side_stride);
   const isa::Table& tab = isa_table(path);
   const isa::QuantKernels kern = tab.quant[quant_index(w.dtype)];
   const std::int64_t kRowTile = 16;  // weight rows kept hot in L1 while tokens stream past
@@ -91,7 +90,7 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
         tab.quantize_k(x + t * in, nb, reinterpret_cast<XBlockK*>(dst));
       else
         tab.quantize_32(x + t * in, nb, reinterpret_cast<XBlock32*>(dst));
-      if (!k_quant) {
+      if (!k_quant && t < full_tiles * kTokenTile) {
         const auto* xb = reinterpret_cast<const XBlock32*>(dst);
         float* xd = side.data() + static_cast<std::size_t>(t / kTokenTile) * side_stride + t % kTokenTile;
         float* xs = xd + nb * kTokenTile;
@@ -114,16 +113,6 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
         for (std::int64_t o = o0; o < o1; ++o) {
           kern.tile(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, xd, xs, nb, r);
           for (int k = 0; k < kTokenTile; ++k) y[(t + k) * out + o] = r[k];
-        }
-      }
-      for (; t + kTokenTile / 2 <= n_tokens; t += kTokenTile / 2) {  // a remainder of 8 to 15 tokens
-        const std::byte* xt = xq.data() + static_cast<std::size_t>(t) * xstride;
-        const float* xd =
-            k_quant ? nullptr : side.data() + static_cast<std::size_t>(t / kTokenTile) * side_stride + t % kTokenTile;
-        const float* xs = k_quant ? nullptr : xd + nb * kTokenTile;
-        for (std::int64_t o = o0; o < o1; ++o) {
-          kern.half(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, xd, xs, nb, r);
-          for (int k = 0; k < kTokenTile / 2; ++k) y[(t + k) * out + o] = r[k];
         }
       }
       for (; t + kSmallTile <= n_tokens; t += kSmallTile) {  // a remainder of 4 to 7 tokens

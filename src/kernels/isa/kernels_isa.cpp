@@ -474,10 +474,10 @@ template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
 void scalar_one(const std::byte* w, const std::byte* x0, std::size_t, std::int64_t nb, float* out) {
   out[0] = F(w, reinterpret_cast<const XB*>(x0), nb);
 }
-template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t), int NT>
+template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
 void scalar_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float*, const float*,
                  std::int64_t nb, float* out) {
-  for (int t = 0; t < NT; ++t) out[t] = F(w, reinterpret_cast<const XB*>(x0 + t * xstride), nb);
+  for (int t = 0; t < kTokenTile; ++t) out[t] = F(w, reinterpret_cast<const XB*>(x0 + t * xstride), nb);
 }
 template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
 void scalar_small(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
@@ -485,7 +485,7 @@ void scalar_small(const std::byte* w, const std::byte* x0, std::size_t xstride, 
 }
 template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
 constexpr QuantKernels kernels() {
-  return {scalar_one<XB, F>, scalar_tile<XB, F, kTokenTile>, scalar_tile<XB, F, kTokenTile / 2>, scalar_small<XB, F>};
+  return {scalar_one<XB, F>, scalar_tile<XB, F>, scalar_small<XB, F>};
 }
 
 constexpr QuantKernels kQuant[kQuantTypes] = {
@@ -758,11 +758,10 @@ inline WBlock32 load_q45(const std::byte* wb) {
 // Signed: the weights are signed (the sign trick of q8_0_v); HasMin: the
 // m * s terms; AddCorr: add the (even + odd) minimum sums as q45_v does,
 // zero sums included (+0.0f turns a -0.0f result into +0.0f).
-template <int NT, bool Signed, bool HasMin, bool AddCorr, class Load>
+template <bool Signed, bool HasMin, bool AddCorr, class Load>
 void tile32(const std::byte* w, std::size_t bytes, const std::byte* x0, std::size_t xstride, const float* xd,
             const float* xs, std::int64_t nb, float* out, Load load) {
-  static_assert(NT % kSub == 0);
-  for (int t0 = 0; t0 < NT; t0 += kSub) {
+  for (int t0 = 0; t0 < kTokenTile; t0 += kSub) {
     __m256 a[2][kSub];
     SubVec corr[2] = {sub_zero(), sub_zero()};
     for (int t = 0; t < kSub; ++t) a[0][t] = a[1][t] = _mm256_setzero_ps();
@@ -801,23 +800,21 @@ void tile32(const std::byte* w, std::size_t bytes, const std::byte* x0, std::siz
 // eight lanes, lanes 8-15 token 2p+1's; every lane sees the operations of the
 // 256-bit code above (the sign trick becomes a masked negation, which differs
 // only where the weight is 0 and the product is 0 anyway).
-template <int NT, bool Signed, bool HasMin, bool AddCorr, class Load>
+template <bool Signed, bool HasMin, bool AddCorr, class Load>
 void tile32z(const std::byte* w, std::size_t bytes, const std::byte* x0, std::size_t xstride, const float* xd,
              const float* xs, std::int64_t nb, float* out, Load load) {
-  static_assert(NT % 2 == 0 && NT <= 16 && kTokenTile <= 16);
-  constexpr int kPairs = NT / 2;
-  constexpr __mmask16 kLoad = static_cast<__mmask16>((1u << NT) - 1);  // the tokens' lanes of xd and xs
+  static_assert(kTokenTile == 8);
+  constexpr int kPairs = kTokenTile / 2;
   __m512 a[2][kPairs];
-  __m512 corr[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m256 corr[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int p = 0; p < kPairs; ++p) a[0][p] = a[1][p] = _mm512_setzero_ps();
   __m512i idx[kPairs];
   for (int p = 0; p < kPairs; ++p)
     idx[p] = _mm512_mask_set1_epi32(_mm512_set1_epi32(2 * p), 0xFF00, 2 * p + 1);
-  const auto block = [&](std::int64_t b, __m512(&acc)[kPairs], __m512& cv) {
+  const auto block = [&](std::int64_t b, __m512(&acc)[kPairs], __m256& cv) {
     const auto wb = load(w + static_cast<std::size_t>(b) * bytes);
-    const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(wb.d), _mm512_maskz_loadu_ps(kLoad, xd + b * kTokenTile));
-    if constexpr (HasMin)
-      cv = _mm512_fmadd_ps(_mm512_set1_ps(wb.m), _mm512_maskz_loadu_ps(kLoad, xs + b * kTokenTile), cv);
+    const __m512 sc = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(wb.d), _mm256_loadu_ps(xd + b * kTokenTile)));
+    if constexpr (HasMin) cv = _mm256_fmadd_ps(_mm256_set1_ps(wb.m), _mm256_loadu_ps(xs + b * kTokenTile), cv);
     const __m512i u = _mm512_broadcast_i64x4(wb.u);
     __mmask64 neg = 0;
     if constexpr (Signed) neg = _mm512_movepi8_mask(_mm512_broadcast_i64x4(wb.q));
@@ -836,9 +833,9 @@ void tile32z(const std::byte* w, std::size_t bytes, const std::byte* x0, std::si
     block(b + 1, a[1], corr[1]);
   }
   if (b < nb) block(b, a[0], corr[0]);
-  alignas(64) float c[2][16];
-  _mm512_store_ps(c[0], corr[0]);
-  _mm512_store_ps(c[1], corr[1]);
+  alignas(32) float c[2][kTokenTile];
+  _mm256_store_ps(c[0], corr[0]);
+  _mm256_store_ps(c[1], corr[1]);
   for (int p = 0; p < kPairs; ++p) {
     alignas(64) float v[16];
     _mm512_store_ps(v, _mm512_add_ps(a[0][p], a[1][p]));
@@ -846,18 +843,16 @@ void tile32z(const std::byte* w, std::size_t bytes, const std::byte* x0, std::si
     out[2 * p + 1] = fold8(_mm256_load_ps(v + 8));
   }
   if constexpr (AddCorr)
-    for (int t = 0; t < NT; ++t) out[t] += (c[0][t] + c[1][t]);
+    for (int t = 0; t < kTokenTile; ++t) out[t] += (c[0][t] + c[1][t]);
 }
 #define GPT_TILE32 tile32z
 #else
 #define GPT_TILE32 tile32
 #endif
 
-template <int NT>
-
 void q8_0_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd, const float* xs,
                std::int64_t nb, float* out) {
-  GPT_TILE32<NT, true, false, false>(w, kQ8_0Bytes, x0, xstride, xd, xs, nb, out, [](const std::byte* wb) {
+  GPT_TILE32<true, false, false>(w, kQ8_0Bytes, x0, xstride, xd, xs, nb, out, [](const std::byte* wb) {
     WBlock32 r;
     r.q = load256(wb + 2);
     r.u = _mm256_sign_epi8(r.q, r.q);
@@ -867,36 +862,33 @@ void q8_0_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, con
   });
 }
 
-template <std::size_t Bytes, bool HasMin, bool Has5th, int NT>
+template <std::size_t Bytes, bool HasMin, bool Has5th>
 void q45_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd, const float* xs,
               std::int64_t nb, float* out) {
   constexpr bool kSigned = !HasMin;  // the offset types have signed weights
-  GPT_TILE32<NT, kSigned, HasMin, true>(w, Bytes, x0, xstride, xd, xs, nb, out,
+  GPT_TILE32<kSigned, HasMin, true>(w, Bytes, x0, xstride, xd, xs, nb, out,
                                 [](const std::byte* wb) { return load_q45<Bytes, HasMin, Has5th>(wb); });
 }
 
 // The K-quants keep their per-token kernels, over sub-tiles of 4 tokens.
-template <void (*F)(const std::byte*, const std::byte*, std::size_t, std::int64_t, float*), int NT>
+template <void (*F)(const std::byte*, const std::byte*, std::size_t, std::int64_t, float*)>
 void k_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float*, const float*,
             std::int64_t nb, float* out) {
-  for (int t0 = 0; t0 < NT; t0 += 4) F(w, x0 + static_cast<std::size_t>(t0) * xstride, xstride, nb, out + t0);
+  for (int t0 = 0; t0 < kTokenTile; t0 += 4) F(w, x0 + static_cast<std::size_t>(t0) * xstride, xstride, nb, out + t0);
 }
 
 constexpr QuantKernels kQuant[kQuantTypes] = {
-    {q8_0_v<1>, q8_0_tile<kTokenTile>, q8_0_tile<kTokenTile / 2>, q8_0_v<kSmallTile>},
-    {q45_v<kQ4_0Bytes, false, false, 1>, q45_tile<kQ4_0Bytes, false, false, kTokenTile>,
-     q45_tile<kQ4_0Bytes, false, false, kTokenTile / 2>, q45_v<kQ4_0Bytes, false, false, kSmallTile>},
-    {q45_v<kQ4_1Bytes, true, false, 1>, q45_tile<kQ4_1Bytes, true, false, kTokenTile>,
-     q45_tile<kQ4_1Bytes, true, false, kTokenTile / 2>, q45_v<kQ4_1Bytes, true, false, kSmallTile>},
-    {q45_v<kQ5_0Bytes, false, true, 1>, q45_tile<kQ5_0Bytes, false, true, kTokenTile>,
-     q45_tile<kQ5_0Bytes, false, true, kTokenTile / 2>, q45_v<kQ5_0Bytes, false, true, kSmallTile>},
-    {q45_v<kQ5_1Bytes, true, true, 1>, q45_tile<kQ5_1Bytes, true, true, kTokenTile>,
-     q45_tile<kQ5_1Bytes, true, true, kTokenTile / 2>, q45_v<kQ5_1Bytes, true, true, kSmallTile>},
-    {q45_k_v<false, 1>, k_tile<q45_k_v<false, 4>, kTokenTile>, k_tile<q45_k_v<false, 4>, kTokenTile / 2>,
-     q45_k_v<false, kSmallTile>},
-    {q45_k_v<true, 1>, k_tile<q45_k_v<true, 4>, kTokenTile>, k_tile<q45_k_v<true, 4>, kTokenTile / 2>,
-     q45_k_v<true, kSmallTile>},
-    {q6_k_v<1>, k_tile<q6_k_v<4>, kTokenTile>, k_tile<q6_k_v<4>, kTokenTile / 2>, q6_k_v<kSmallTile>},
+    {q8_0_v<1>, q8_0_tile, q8_0_v<kSmallTile>},
+    {q45_v<kQ4_0Bytes, false, false, 1>, q45_tile<kQ4_0Bytes, false, false>,
+     q45_v<kQ4_0Bytes, false, false, kSmallTile>},
+    {q45_v<kQ4_1Bytes, true, false, 1>, q45_tile<kQ4_1Bytes, true, false>,
+     q45_v<kQ4_1Bytes, true, false, kSmallTile>},
+    {q45_v<kQ5_0Bytes, false, true, 1>, q45_tile<kQ5_0Bytes, false, true>,
+     q45_v<kQ5_0Bytes, false, true, kSmallTile>},
+    {q45_v<kQ5_1Bytes, true, true, 1>, q45_tile<kQ5_1Bytes, true, true>, q45_v<kQ5_1Bytes, true, true, kSmallTile>},
+    {q45_k_v<false, 1>, k_tile<q45_k_v<false, 4>>, q45_k_v<false, kSmallTile>},
+    {q45_k_v<true, 1>, k_tile<q45_k_v<true, 4>>, q45_k_v<true, kSmallTile>},
+    {q6_k_v<1>, k_tile<q6_k_v<4>>, q6_k_v<kSmallTile>},
 };
 
 #endif  // GPT_ISA_LEVEL

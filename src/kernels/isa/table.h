@@ -45,13 +45,12 @@ using QuantDotFn = void (*)(const std::byte* w, const std::byte* x0, std::size_t
 // instead (xd and xs may be null).
 using QuantTileFn = void (*)(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd,
                              const float* xs, std::int64_t nb, float* out);
-inline constexpr int kTokenTile = 16;
+inline constexpr int kTokenTile = 8;
 inline constexpr int kSmallTile = 4;
 
 struct QuantKernels {
   QuantDotFn one;    // one token
   QuantTileFn tile;  // kTokenTile tokens, each with the bits of one
-  QuantTileFn half;  // kTokenTile / 2 tokens, the same way (xd and xs keep the stride kTokenTile)
   QuantDotFn small;  // kSmallTile tokens (as QuantDotFn, out[0..kSmallTile)), each with the bits of one
 };
 
