@@ -31,6 +31,7 @@ namespace gpt::kernels {
 
 namespace {
 
+using isa::kSmallTile;
 using isa::kTokenTile;
 using isa::XBlock32;
 using isa::XBlockK;
@@ -69,6 +70,11 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
   const std::int64_t nb = in / info.block_elems;
   const std::size_t xstride = static_cast<std::size_t>(nb) * (k_quant ? sizeof(XBlockK) : sizeof(XBlock32));
   std::vector<std::byte> xq(static_cast<std::size_t>(n_tokens) * xstride);
+  // The block scales of each full token tile, token-minor (see isa/table.h):
+  // tile i's xd at side[i * 2 * nb * kTokenTile], its xs right after.
+  const std::int64_t full_tiles = n_tokens / kTokenTile;
+  const std::size_t side_stride = static_cast<std::size_t>(2 * nb * kTokenTile);
+  std::vector<float> side(k_quant ? 0 : static_cast<std::size_t>(full_tiles) * side_stride);
   const isa::Table& tab = isa_table(path);
   const isa::QuantKernels kern = tab.quant[quant_index(w.dtype)];
   const std::int64_t kRowTile = 16;  // weight rows kept hot in L1 while tokens stream past
@@ -84,6 +90,15 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
         tab.quantize_k(x + t * in, nb, reinterpret_cast<XBlockK*>(dst));
       else
         tab.quantize_32(x + t * in, nb, reinterpret_cast<XBlock32*>(dst));
+      if (!k_quant && t < full_tiles * kTokenTile) {
+        const auto* xb = reinterpret_cast<const XBlock32*>(dst);
+        float* xd = side.data() + static_cast<std::size_t>(t / kTokenTile) * side_stride + t % kTokenTile;
+        float* xs = xd + nb * kTokenTile;
+        for (std::int64_t b = 0; b < nb; ++b) {
+          xd[b * kTokenTile] = xb[b].d;
+          xs[b * kTokenTile] = xb[b].s;
+        }
+      }
     }
     // (implicit barrier: every activation row is quantized before use)
 #pragma omp for schedule(static)
@@ -93,9 +108,18 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
       std::int64_t t = 0;
       for (; t + kTokenTile <= n_tokens; t += kTokenTile) {
         const std::byte* xt = xq.data() + static_cast<std::size_t>(t) * xstride;
+        const float* xd = k_quant ? nullptr : side.data() + static_cast<std::size_t>(t / kTokenTile) * side_stride;
+        const float* xs = k_quant ? nullptr : xd + nb * kTokenTile;
         for (std::int64_t o = o0; o < o1; ++o) {
-          kern.tile(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, nb, r);
+          kern.tile(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, xd, xs, nb, r);
           for (int k = 0; k < kTokenTile; ++k) y[(t + k) * out + o] = r[k];
+        }
+      }
+      for (; t + kSmallTile <= n_tokens; t += kSmallTile) {  // a remainder of 4 to 7 tokens
+        const std::byte* xt = xq.data() + static_cast<std::size_t>(t) * xstride;
+        for (std::int64_t o = o0; o < o1; ++o) {
+          kern.small(w.data + static_cast<std::size_t>(o) * row_bytes, xt, xstride, nb, r);
+          for (int k = 0; k < kSmallTile; ++k) y[(t + k) * out + o] = r[k];
         }
       }
       for (; t < n_tokens; ++t) {

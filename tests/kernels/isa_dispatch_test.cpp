@@ -127,7 +127,8 @@ TEST(isa_dispatch, GptIsaChoosesOrRefusesWithATypedError) {
 class isa_quant : public ::testing::TestWithParam<DType> {};
 
 // Every level gives the scalar level's bits, for 1 token (the decode kernel),
-// tiles of 4 tokens and the remainder, 1 or 2 threads.
+// tiles of tokens (isa::kTokenTile, then isa::kSmallTile) and the remainder,
+// 1 or 2 threads.
 TEST_P(isa_quant, EveryLevelGivesTheScalarBits) {
   const DType t = GetParam();
   const bool kq = gpt::dtype_info(t).block_elems == 256;
@@ -137,7 +138,7 @@ TEST_P(isa_quant, EveryLevelGivesTheScalarBits) {
     auto storage = random_weights(t, out, in, rng);
     std::memmove(storage.data() + 1, storage.data(), storage.size() - 8);  // misaligned on purpose
     const gpt::TensorView w = view(t, storage.data() + 1, out, in);
-    for (std::int64_t n_tokens : {1, 4, 7}) {
+    for (std::int64_t n_tokens : {1, 4, 7, 8, 13, 16, 19}) {
       const auto xbuf = activations(n_tokens * in, rng);
       const float* x = xbuf.data() + 1;
       std::vector<float> ref(n_tokens * out);

@@ -475,12 +475,17 @@ void scalar_one(const std::byte* w, const std::byte* x0, std::size_t, std::int64
   out[0] = F(w, reinterpret_cast<const XB*>(x0), nb);
 }
 template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
-void scalar_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
+void scalar_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float*, const float*,
+                 std::int64_t nb, float* out) {
   for (int t = 0; t < kTokenTile; ++t) out[t] = F(w, reinterpret_cast<const XB*>(x0 + t * xstride), nb);
 }
 template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
+void scalar_small(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb, float* out) {
+  for (int t = 0; t < kSmallTile; ++t) out[t] = F(w, reinterpret_cast<const XB*>(x0 + t * xstride), nb);
+}
+template <class XB, float (*F)(const std::byte*, const XB*, std::int64_t)>
 constexpr QuantKernels kernels() {
-  return {scalar_one<XB, F>, scalar_tile<XB, F>};
+  return {scalar_one<XB, F>, scalar_tile<XB, F>, scalar_small<XB, F>};
 }
 
 constexpr QuantKernels kQuant[kQuantTypes] = {
@@ -696,15 +701,194 @@ void q6_k_v(const std::byte* w, const std::byte* x0, std::size_t xstride, std::i
   for (int t = 0; t < NT; ++t) out[t] = fold8(_mm256_add_ps(a0[t], a1[t]));
 }
 
+// ---- token tiles of the 32-element types ----
+// The same operations as q8_0_v / q45_v for one token, in the same order per
+// token, organised for many tokens: the scale products d * xd of a weight
+// block with every token's block come from one vector multiply, and the
+// minimum terms m * s of all tokens are one vector of fused multiply-adds
+// (lane t is token t's chain). Sub-tiles of kSub tokens keep every
+// accumulator in a register (AVX-512 has 32 of them, AVX2 16).
+#if GPT_ISA_LEVEL >= 2
+constexpr int kSub = 8;
+using SubVec = __m256;
+inline SubVec sub_load(const float* p) { return _mm256_loadu_ps(p); }
+inline SubVec sub_set1(float v) { return _mm256_set1_ps(v); }
+inline SubVec sub_mul(SubVec a, SubVec b) { return _mm256_mul_ps(a, b); }
+inline SubVec sub_fmadd(SubVec a, SubVec b, SubVec c) { return _mm256_fmadd_ps(a, b, c); }
+inline void sub_store(float* p, SubVec v) { _mm256_storeu_ps(p, v); }
+inline SubVec sub_zero() { return _mm256_setzero_ps(); }
+#else
+constexpr int kSub = 4;
+using SubVec = __m128;
+inline SubVec sub_load(const float* p) { return _mm_loadu_ps(p); }
+inline SubVec sub_set1(float v) { return _mm_set1_ps(v); }
+inline SubVec sub_mul(SubVec a, SubVec b) { return _mm_mul_ps(a, b); }
+inline SubVec sub_fmadd(SubVec a, SubVec b, SubVec c) { return _mm_fmadd_ps(a, b, c); }
+inline void sub_store(float* p, SubVec v) { _mm_storeu_ps(p, v); }
+inline SubVec sub_zero() { return _mm_setzero_ps(); }
+#endif
+static_assert(kTokenTile % kSub == 0);
+
+// Weight block b of a 32-element type as the unsigned factor u and the sign
+// source q of its dot product (see q8_0_v / q45_v), with its d and m.
+struct WBlock32 {
+  __m256i u, q;
+  float d, m;
+};
+
+template <std::size_t Bytes, bool HasMin, bool Has5th>
+inline WBlock32 load_q45(const std::byte* wb) {
+  constexpr int kOffset = HasMin ? 0 : (Has5th ? 16 : 8);
+  WBlock32 r;
+  r.d = half(wb);
+  r.m = HasMin ? half(wb + 2) : 0.0f;
+  const std::byte* p = wb + (HasMin ? 4 : 2);
+  if constexpr (Has5th)
+    r.q = _mm256_or_si256(nibbles(u8(p + 4)), bit4_from_bits(u32(p)));
+  else
+    r.q = nibbles(u8(p));
+  r.u = r.q;
+  if constexpr (kOffset != 0) {
+    r.q = _mm256_sub_epi8(r.q, _mm256_set1_epi8(kOffset));
+    r.u = _mm256_sign_epi8(r.q, r.q);
+  }
+  return r;
+}
+
+// Signed: the weights are signed (the sign trick of q8_0_v); HasMin: the
+// m * s terms; AddCorr: add the (even + odd) minimum sums as q45_v does,
+// zero sums included (+0.0f turns a -0.0f result into +0.0f).
+template <bool Signed, bool HasMin, bool AddCorr, class Load>
+void tile32(const std::byte* w, std::size_t bytes, const std::byte* x0, std::size_t xstride, const float* xd,
+            const float* xs, std::int64_t nb, float* out, Load load) {
+  for (int t0 = 0; t0 < kTokenTile; t0 += kSub) {
+    __m256 a[2][kSub];
+    SubVec corr[2] = {sub_zero(), sub_zero()};
+    for (int t = 0; t < kSub; ++t) a[0][t] = a[1][t] = _mm256_setzero_ps();
+    const std::byte* xt0 = x0 + static_cast<std::size_t>(t0) * xstride;
+    const auto block = [&](std::int64_t b, __m256(&acc)[kSub], SubVec& cv) {
+      const auto wb = load(w + static_cast<std::size_t>(b) * bytes);
+      alignas(32) float sc[kSub];
+      sub_store(sc, sub_mul(sub_set1(wb.d), sub_load(xd + b * kTokenTile + t0)));
+      if constexpr (HasMin) cv = sub_fmadd(sub_set1(wb.m), sub_load(xs + b * kTokenTile + t0), cv);
+      for (int t = 0; t < kSub; ++t) {
+        const XBlock32& xb = xblock<XBlock32>(xt0, xstride, t, b);
+        __m256i xv = load256(xb.q);
+        if constexpr (Signed) xv = _mm256_sign_epi8(xv, wb.q);
+        const __m256i p = dot_u8_s8(wb.u, xv);
+        acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[t]), _mm256_cvtepi32_ps(p), acc[t]);
+      }
+    };
+    std::int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {  // even blocks into a[0] and corr[0], odd ones into a[1] and corr[1]
+      block(b, a[0], corr[0]);
+      block(b + 1, a[1], corr[1]);
+    }
+    if (b < nb) block(b, a[0], corr[0]);
+    alignas(32) float c[2][kSub];
+    sub_store(c[0], corr[0]);
+    sub_store(c[1], corr[1]);
+    for (int t = 0; t < kSub; ++t) {
+      out[t0 + t] = fold8(_mm256_add_ps(a[0][t], a[1][t]));
+      if constexpr (AddCorr) out[t0 + t] += (c[0][t] + c[1][t]);
+    }
+  }
+}
+
+#if GPT_ISA_LEVEL >= 2
+// AVX-512: two tokens per instruction. Register lanes 0-7 hold token 2p's
+// eight lanes, lanes 8-15 token 2p+1's; every lane sees the operations of the
+// 256-bit code above (the sign trick becomes a masked negation, which differs
+// only where the weight is 0 and the product is 0 anyway).
+template <bool Signed, bool HasMin, bool AddCorr, class Load>
+void tile32z(const std::byte* w, std::size_t bytes, const std::byte* x0, std::size_t xstride, const float* xd,
+             const float* xs, std::int64_t nb, float* out, Load load) {
+  static_assert(kTokenTile == 8);
+  constexpr int kPairs = kTokenTile / 2;
+  __m512 a[2][kPairs];
+  __m256 corr[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int p = 0; p < kPairs; ++p) a[0][p] = a[1][p] = _mm512_setzero_ps();
+  __m512i idx[kPairs];
+  for (int p = 0; p < kPairs; ++p)
+    idx[p] = _mm512_mask_set1_epi32(_mm512_set1_epi32(2 * p), 0xFF00, 2 * p + 1);
+  const auto block = [&](std::int64_t b, __m512(&acc)[kPairs], __m256& cv) {
+    const auto wb = load(w + static_cast<std::size_t>(b) * bytes);
+    const __m512 sc = _mm512_zextps256_ps512(_mm256_mul_ps(_mm256_set1_ps(wb.d), _mm256_loadu_ps(xd + b * kTokenTile)));
+    if constexpr (HasMin) cv = _mm256_fmadd_ps(_mm256_set1_ps(wb.m), _mm256_loadu_ps(xs + b * kTokenTile), cv);
+    const __m512i u = _mm512_broadcast_i64x4(wb.u);
+    __mmask64 neg = 0;
+    if constexpr (Signed) neg = _mm512_movepi8_mask(_mm512_broadcast_i64x4(wb.q));
+    for (int p = 0; p < kPairs; ++p) {
+      const XBlock32& xa = xblock<XBlock32>(x0, xstride, 2 * p, b);
+      const XBlock32& xb = xblock<XBlock32>(x0, xstride, 2 * p + 1, b);
+      __m512i xv = _mm512_mask_broadcast_i64x4(_mm512_zextsi256_si512(load256(xa.q)), 0xF0, load256(xb.q));
+      if constexpr (Signed) xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+      const __m512i pr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv);
+      acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx[p], sc), _mm512_cvtepi32_ps(pr), acc[p]);
+    }
+  };
+  std::int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    block(b, a[0], corr[0]);
+    block(b + 1, a[1], corr[1]);
+  }
+  if (b < nb) block(b, a[0], corr[0]);
+  alignas(32) float c[2][kTokenTile];
+  _mm256_store_ps(c[0], corr[0]);
+  _mm256_store_ps(c[1], corr[1]);
+  for (int p = 0; p < kPairs; ++p) {
+    alignas(64) float v[16];
+    _mm512_store_ps(v, _mm512_add_ps(a[0][p], a[1][p]));
+    out[2 * p] = fold8(_mm256_load_ps(v));
+    out[2 * p + 1] = fold8(_mm256_load_ps(v + 8));
+  }
+  if constexpr (AddCorr)
+    for (int t = 0; t < kTokenTile; ++t) out[t] += (c[0][t] + c[1][t]);
+}
+#define GPT_TILE32 tile32z
+#else
+#define GPT_TILE32 tile32
+#endif
+
+void q8_0_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd, const float* xs,
+               std::int64_t nb, float* out) {
+  GPT_TILE32<true, false, false>(w, kQ8_0Bytes, x0, xstride, xd, xs, nb, out, [](const std::byte* wb) {
+    WBlock32 r;
+    r.q = load256(wb + 2);
+    r.u = _mm256_sign_epi8(r.q, r.q);
+    r.d = half(wb);
+    r.m = 0.0f;
+    return r;
+  });
+}
+
+template <std::size_t Bytes, bool HasMin, bool Has5th>
+void q45_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd, const float* xs,
+              std::int64_t nb, float* out) {
+  constexpr bool kSigned = !HasMin;  // the offset types have signed weights
+  GPT_TILE32<kSigned, HasMin, true>(w, Bytes, x0, xstride, xd, xs, nb, out,
+                                [](const std::byte* wb) { return load_q45<Bytes, HasMin, Has5th>(wb); });
+}
+
+// The K-quants keep their per-token kernels, over sub-tiles of 4 tokens.
+template <void (*F)(const std::byte*, const std::byte*, std::size_t, std::int64_t, float*)>
+void k_tile(const std::byte* w, const std::byte* x0, std::size_t xstride, const float*, const float*,
+            std::int64_t nb, float* out) {
+  for (int t0 = 0; t0 < kTokenTile; t0 += 4) F(w, x0 + static_cast<std::size_t>(t0) * xstride, xstride, nb, out + t0);
+}
+
 constexpr QuantKernels kQuant[kQuantTypes] = {
-    {q8_0_v<1>, q8_0_v<kTokenTile>},
-    {q45_v<kQ4_0Bytes, false, false, 1>, q45_v<kQ4_0Bytes, false, false, kTokenTile>},
-    {q45_v<kQ4_1Bytes, true, false, 1>, q45_v<kQ4_1Bytes, true, false, kTokenTile>},
-    {q45_v<kQ5_0Bytes, false, true, 1>, q45_v<kQ5_0Bytes, false, true, kTokenTile>},
-    {q45_v<kQ5_1Bytes, true, true, 1>, q45_v<kQ5_1Bytes, true, true, kTokenTile>},
-    {q45_k_v<false, 1>, q45_k_v<false, kTokenTile>},
-    {q45_k_v<true, 1>, q45_k_v<true, kTokenTile>},
-    {q6_k_v<1>, q6_k_v<kTokenTile>},
+    {q8_0_v<1>, q8_0_tile, q8_0_v<kSmallTile>},
+    {q45_v<kQ4_0Bytes, false, false, 1>, q45_tile<kQ4_0Bytes, false, false>,
+     q45_v<kQ4_0Bytes, false, false, kSmallTile>},
+    {q45_v<kQ4_1Bytes, true, false, 1>, q45_tile<kQ4_1Bytes, true, false>,
+     q45_v<kQ4_1Bytes, true, false, kSmallTile>},
+    {q45_v<kQ5_0Bytes, false, true, 1>, q45_tile<kQ5_0Bytes, false, true>,
+     q45_v<kQ5_0Bytes, false, true, kSmallTile>},
+    {q45_v<kQ5_1Bytes, true, true, 1>, q45_tile<kQ5_1Bytes, true, true>, q45_v<kQ5_1Bytes, true, true, kSmallTile>},
+    {q45_k_v<false, 1>, k_tile<q45_k_v<false, 4>>, q45_k_v<false, kSmallTile>},
+    {q45_k_v<true, 1>, k_tile<q45_k_v<true, 4>>, q45_k_v<true, kSmallTile>},
+    {q6_k_v<1>, k_tile<q6_k_v<4>>, q6_k_v<kSmallTile>},
 };
 
 #endif  // GPT_ISA_LEVEL

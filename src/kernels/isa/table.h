@@ -33,15 +33,25 @@ struct XBlockK {
   std::int8_t q[256];
 };
 
-// Dot products of one quantized weight row (nb blocks at w) with NT activation
-// rows (token t's blocks at x0 + t * xstride bytes), written to out[0..NT).
+// Dot product of one quantized weight row (nb blocks at w) with one activation
+// row (its blocks at x0), written to out[0].
 using QuantDotFn = void (*)(const std::byte* w, const std::byte* x0, std::size_t xstride, std::int64_t nb,
                             float* out);
-inline constexpr int kTokenTile = 4;
+// The same for kTokenTile activation rows (token t's blocks at x0 + t *
+// xstride bytes), written to out[0..kTokenTile). For the 32-element types,
+// xd and xs hold the tokens' block scales token-minor: xd[b * kTokenTile + t]
+// = token t's block b .d, xs likewise .s (so one vector operation can scale a
+// weight block for every token); the K-quants read their scales from x0
+// instead (xd and xs may be null).
+using QuantTileFn = void (*)(const std::byte* w, const std::byte* x0, std::size_t xstride, const float* xd,
+                             const float* xs, std::int64_t nb, float* out);
+inline constexpr int kTokenTile = 8;
+inline constexpr int kSmallTile = 4;
 
 struct QuantKernels {
-  QuantDotFn one;   // NT = 1
-  QuantDotFn tile;  // NT = kTokenTile
+  QuantDotFn one;    // one token
+  QuantTileFn tile;  // kTokenTile tokens, each with the bits of one
+  QuantDotFn small;  // kSmallTile tokens (as QuantDotFn, out[0..kSmallTile)), each with the bits of one
 };
 
 // Index of each block-quantized type in Table::quant.
