@@ -305,9 +305,11 @@ struct Batch::State {
         f->leader = nullptr;
         f->prompt_ms = 0;
         stats.prompt_tokens_shared += s->fed;
+        f->gen->start_clock();
         draw(*f, l, ending);
       }
       s->followers.clear();
+      s->gen->start_clock();
       draw(*s, l, ending);
     }
     retire(ending);

@@ -48,6 +48,9 @@ class Generator {
   std::optional<Token> next(Eigen::VectorXf logits, bool room);
   // Ends the completion now with FinishReason::Cancelled (not yet over).
   void cancel();
+  // Generation time (Completion::generate_ms) counts from now (a batched
+  // sequence's generator exists while its prompt is still being read).
+  void start_clock();
   bool over() const noexcept;
   // The completion (flushes held-back text through the stream); call once.
   Completion finish();

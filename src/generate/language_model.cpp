@@ -295,6 +295,7 @@ void Generator::cancel() {
   if (!s_->over) s_->end(FinishReason::Cancelled);
 }
 bool Generator::over() const noexcept { return s_->over; }
+void Generator::start_clock() { s_->t0 = Clock::now(); }
 Completion Generator::finish() { return s_->finish(); }
 
 Completion generate_from(const LanguageModel& lm, Session& session, const std::vector<Token>& prompt,
