@@ -7,6 +7,7 @@
 #include <set>
 
 #include "gpt/error.h"
+#include "gpt/generate.h"
 #include "gpt/tokenizer.h"
 
 namespace gpt::server {
@@ -283,11 +284,36 @@ GenerationRequest parse_chat_request(const json& body, const ServerLimits& limit
     const json& rf = body.at("response_format");
     if (!rf.is_object() || !rf.contains("type") || !rf.at("type").is_string())
       bad("response_format", "'response_format' must be an object with a 'type'");
-    if (rf.at("type") != "text")
-      bad("response_format", "'response_format' of type '" + rf.at("type").get<std::string>() +
-                                 "' needs constrained decoding, which is not available yet (only {\"type\": \"text\"})");
+    // JSON output through constrained decoding (the grammar of a JSON
+    // object, or of the values a JSON Schema allows).
+    const std::string type = rf.at("type").get<std::string>();
+    if (type != "text" && type != "json_object" && type != "json_schema")
+      bad("response_format", "'response_format' type must be 'text', 'json_object' or 'json_schema', not '" + type + "'");
     for (const auto& [key, value] : rf.items())
-      if (key != "type") bad("response_format." + key, "Unrecognized response_format field: " + key);
+      if (key != "type" && !(type == "json_schema" && key == "json_schema"))
+        bad("response_format." + key, "Unrecognized response_format field: " + key);
+    if (type == "json_object") r.options.grammar = json_object_grammar();
+    if (type == "json_schema") {
+      if (!rf.contains("json_schema") || !rf.at("json_schema").is_object())
+        bad("response_format.json_schema", "'response_format.json_schema' must be an object with a 'schema'");
+      const json& js = rf.at("json_schema");
+      for (const auto& [key, value] : js.items()) {
+        if (key == "name" || key == "description") {
+          if (!value.is_string()) bad("response_format.json_schema." + key, "'" + key + "' must be a string");
+        } else if (key == "strict") {
+          if (!value.is_boolean() && !value.is_null()) bad("response_format.json_schema.strict", "'strict' must be a boolean");
+        } else if (key != "schema") {
+          bad("response_format.json_schema." + key, "Unrecognized json_schema field: " + key);
+        }
+      }
+      if (!js.contains("schema") || !js.at("schema").is_object())
+        bad("response_format.json_schema.schema", "'response_format.json_schema.schema' (a JSON Schema object) is required");
+      try {
+        r.options.grammar = json_schema_to_grammar(js.at("schema").dump());
+      } catch (const SchemaError& e) {
+        bad("response_format.json_schema.schema", std::string("The schema cannot be enforced: ") + e.what());
+      }
+    }
   }
 
   if (auto v = boolean(body, "logprobs")) r.chat_logprobs = *v;

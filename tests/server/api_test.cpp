@@ -201,8 +201,28 @@ TEST(ServerApi, ChatMessagesAndFields) {
   EXPECT_EQ(d.options.logprobs, -1);
 }
 
+// response_format: JSON output through constrained decoding.
+TEST(ServerApi, ResponseFormatBecomesAGrammar) {
+  const json user = {{{"role", "user"}, {"content", "x"}}};
+  EXPECT_EQ(chat({{"messages", user}, {"response_format", {{"type", "text"}}}}).options.grammar, "");
+  EXPECT_EQ(chat({{"messages", user}, {"response_format", {{"type", "json_object"}}}}).options.grammar,
+            json_object_grammar());
+  const json schema = {{"type", "object"},
+                       {"properties", {{"name", {{"type", "string"}}}, {"age", {{"type", "integer"}}}}},
+                       {"required", {"name", "age"}}};
+  const auto r = chat({{"messages", user},
+                       {"response_format",
+                        {{"type", "json_schema"},
+                         {"json_schema", {{"name", "person"}, {"strict", true}, {"description", "d"}, {"schema", schema}}}}}});
+  EXPECT_EQ(r.options.grammar, json_schema_to_grammar(schema.dump()));
+  EXPECT_FALSE(r.options.grammar.empty());
+}
+
 TEST(ServerApi, BadChatRequestsNameTheField) {
   const json user = {{{"role", "user"}, {"content", "x"}}};
+  auto with = [](const json& messages, const char* response_format) {
+    return json{{"messages", messages}, {"response_format", json::parse(response_format)}};
+  };
   struct Case {
     json body;
     std::string param;
@@ -217,9 +237,14 @@ TEST(ServerApi, BadChatRequestsNameTheField) {
       {{{"messages", {{{"role", "user"}, {"content", "x"}, {"name", "bob"}}}}}, "messages[0].name", ""},
       {{{"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}, {"image_url", "u"}}}}}}}},
        "messages[0].content", "images"},
-      {{{"messages", user}, {"response_format", {{"type", "json_object"}}}}, "response_format", "constrained decoding"},
-      {{{"messages", user}, {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}}},
-       "response_format", "constrained decoding"},
+      {with(user, R"({"type": "xml"})"), "response_format", "xml"},
+      {with(user, R"({"type": "json_object", "schema": {}})"), "response_format.schema", ""},
+      {with(user, R"({"type": "json_schema"})"), "response_format.json_schema", ""},
+      {with(user, R"({"type": "json_schema", "json_schema": {"name": "x"}})"), "response_format.json_schema.schema",
+       "required"},
+      {with(user, R"({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "patternProperties": {}}}})"),
+       "response_format.json_schema.schema", "patternProperties"},
+      {with(user, R"({"type": "json_schema", "json_schema": {"schema": {}, "x": 1}})"), "response_format.json_schema.x", ""},
       {{{"messages", user}, {"tools", {{{"type", "function"}}}}}, "tools", "tool"},
       {{{"messages", user}, {"tool_choice", "auto"}}, "tool_choice", ""},
       {{{"messages", user}, {"top_logprobs", 2}}, "top_logprobs", "logprobs"},

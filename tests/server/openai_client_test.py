@@ -167,6 +167,25 @@ class OpenAIClientTest(unittest.TestCase):
             self.assertEqual(len(t.top_logprobs), 2)
             self.assertAlmostEqual(t.logprob, t.top_logprobs[0].logprob, places=5)
 
+    def test_response_format_json(self):
+        schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20},
+                                                   "population": {"type": "integer"}},
+                  "required": ["city", "population"], "additionalProperties": False}
+        r = self.chat(max_tokens=80, temperature=0.7, seed=3,
+                      messages=[{"role": "user", "content": "Give the capital of France and its population as JSON."}],
+                      response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
+        self.assertNotEqual(r.choices[0].finish_reason, "length", r.choices[0].message.content)
+        value = json.loads(r.choices[0].message.content)
+        self.assertEqual(set(value), {"city", "population"})
+        self.assertIsInstance(value["city"], str)
+        self.assertIsInstance(value["population"], int)
+        r = self.chat(max_tokens=120, response_format={"type": "json_object"},
+                      messages=[{"role": "user", "content": "Describe Paris as JSON."}])
+        if r.choices[0].finish_reason != "length":
+            self.assertIsInstance(json.loads(r.choices[0].message.content), dict)
+        else:  # cut off: still a prefix of an object
+            self.assertTrue(r.choices[0].message.content.lstrip().startswith("{"))
+
     def test_chat_seed_n(self):
         a = self.chat(temperature=1.0, seed=99, n=2, max_tokens=10)
         b = self.chat(temperature=1.0, seed=99, n=2, max_tokens=10)
@@ -178,8 +197,10 @@ class OpenAIClientTest(unittest.TestCase):
             self.complete(temperature=5)
         self.assertEqual(e.exception.body["param"], "temperature")
         with self.assertRaises(openai.BadRequestError) as e:
-            self.chat(response_format={"type": "json_object"})
-        self.assertIn("constrained decoding", e.exception.message)
+            self.chat(response_format={"type": "json_schema", "json_schema": {
+                "name": "x", "schema": {"type": "object", "patternProperties": {}}}})
+        self.assertEqual(e.exception.body["param"], "response_format.json_schema.schema")
+        self.assertIn("patternProperties", e.exception.message)
         with self.assertRaises(openai.BadRequestError) as e:
             self.complete(max_tokens=100000)
         self.assertEqual(e.exception.code, "context_length_exceeded")
