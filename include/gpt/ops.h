@@ -101,8 +101,11 @@ struct KvBlock {
 // key/value head head / (n_head / n_kv_head) of every block; out_h
 // [Tq, head_dim] receives softmax(q_h K^T * scale + mask) V. Masking and
 // soft-capping as multi_head_attention. probabilities (optional) receives
-// the [Tq, Tk] probabilities. The result depends only on the inputs and the
-// block sizes (not on threads or on other heads).
+// the [Tq, Tk] probabilities. Each query row is computed on its own, over
+// only the keys it may see, in fixed orders (the run-time kernels of
+// src/kernels/isa/attention.h): its result depends only on its query and
+// those keys, not on the other rows, the block sizes, the thread count or the
+// CPU's instruction set.
 void attention_head(const Eigen::Ref<const RowMatrix>& q_h, std::span<const KvBlock> blocks, std::int64_t head,
                     const AttentionShape& shape, bool causal, std::int64_t q_offset, std::int64_t window,
                     Eigen::Ref<RowMatrix> out_h, RowMatrix* probabilities = nullptr);

@@ -53,6 +53,12 @@ struct Group {
   bool rowwise = false;
 };
 
+// Query rows [row, row + rows) of one item's head: a unit of attention work.
+struct AttnUnit {
+  std::size_t item = 0;
+  std::int64_t head = 0, row = 0, rows = 0;
+};
+
 // x W^T + b with W of any supported type, read in place. Block-quantized
 // weights give every row the same bits in one call; float weights are
 // called per group (the GEMM of a long item depends on its row count).
@@ -152,6 +158,7 @@ RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items
   const std::int64_t hd = c.head_dim, q_w = c.n_head * hd, kv_w = c.n_kv_head * hd;
   const ops::AttentionShape shape{c.n_head, c.n_kv_head, hd, c.attention_scale, c.attn_logit_softcap};
   std::vector<std::vector<ops::KvBlock>> blocks(items.size());
+  std::vector<AttnUnit> units;
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const LayerWeights& L = m.layers[l];
     const LayerConfig lc = c.layer(static_cast<std::int64_t>(l));
@@ -206,22 +213,31 @@ RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items
         if (it.attention->size() < (l + 1) * heads) it.attention->resize((l + 1) * heads);
       }
     }
-    // Attention: every (item, head) pair on one thread (the result does not
-    // depend on which, nor on the thread count).
+    // Attention: units of up to kAttnRows query rows of one (item, head)
+    // pair, each on one thread (a row's result depends on nothing but its own
+    // query and keys, so neither the split nor the thread count changes it).
+    // An item whose attention maps are asked for keeps each head in one unit.
+    constexpr std::int64_t kAttnRows = 16;
     RowMatrix attn(T, q_w);
-    const auto pairs = static_cast<std::int64_t>(items.size()) * c.n_head;
-    const bool parallel = threads > 1 && pairs > 1 && work >= 256;
+    units.clear();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto n = static_cast<std::int64_t>(items[i].tokens.size());
+      const std::int64_t step = items[i].attention ? n : kAttnRows;
+      for (std::int64_t head = 0; head < c.n_head; ++head)
+        for (std::int64_t r = 0; r < n; r += step) units.push_back({i, head, r, std::min(step, n - r)});
+    }
+    const auto n_units = static_cast<std::int64_t>(units.size());
+    const bool parallel = threads > 1 && n_units > 1 && work >= 256;
     kernels::OmpExceptions errors;
 #pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
-    for (std::int64_t pi = 0; pi < pairs; ++pi) {
+    for (std::int64_t u = 0; u < n_units; ++u) {
       errors.capture([&] {
-        const auto i = static_cast<std::size_t>(pi / c.n_head);
-        const std::int64_t head = pi % c.n_head;
-        const ForwardItem& it = items[i];
-        const auto n = static_cast<Eigen::Index>(it.tokens.size());
-        RowMatrix* probs = it.attention ? &(*it.attention)[l * static_cast<std::size_t>(c.n_head) + static_cast<std::size_t>(head)] : nullptr;
-        ops::attention_head(q.block(first[i], head * hd, n, hd), blocks[i], head, shape, /*causal=*/true,
-                            it.seq->length, lc.sliding_window, attn.block(first[i], head * hd, n, hd), probs);
+        const AttnUnit& a = units[static_cast<std::size_t>(u)];
+        const ForwardItem& it = items[a.item];
+        RowMatrix* probs = it.attention ? &(*it.attention)[l * static_cast<std::size_t>(c.n_head) + static_cast<std::size_t>(a.head)] : nullptr;
+        const Eigen::Index row0 = first[a.item] + a.row;
+        ops::attention_head(q.block(row0, a.head * hd, a.rows, hd), blocks[a.item], a.head, shape, /*causal=*/true,
+                            it.seq->length + a.row, lc.sliding_window, attn.block(row0, a.head * hd, a.rows, hd), probs);
       });
     }
     errors.rethrow();

@@ -1,9 +1,12 @@
 // Scaled dot-product and multi-head attention.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "gpt/error.h"
 #include "gpt/ops.h"
+#include "kernels/isa.h"
 #include "kernels/omp_exceptions.h"
 
 namespace gpt::ops {
@@ -41,8 +44,6 @@ void mask_and_softmax(RowMatrix& scores, bool causal, std::int64_t q_offset, std
   softmax_rows(scores);
 }
 
-using Strided = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
-
 }  // namespace
 
 RowMatrix attention_probabilities(const Eigen::Ref<const RowMatrix>& q, const Eigen::Ref<const RowMatrix>& k,
@@ -71,24 +72,44 @@ void attention_head(const Eigen::Ref<const RowMatrix>& q_h, std::span<const KvBl
     n += b.rows;
   }
   const float scale = s.scale > 0.0f ? s.scale : 1.0f / std::sqrt(static_cast<float>(hd));
-  RowMatrix scores(q_h.rows(), n);  // [Tq, Tk]
-  std::int64_t c = 0;
-  for (const KvBlock& b : blocks) {
-    if (b.rows == 0) continue;
-    const Strided k(b.k + kv * hd, b.rows, hd, Eigen::OuterStride<>(b.k_stride));
-    scores.middleCols(c, b.rows).noalias() = (q_h * k.transpose()) * scale;
-    c += b.rows;
+  const kernels::isa::Table& kern = kernels::isa_table();
+  if (probabilities) probabilities->setZero(q_h.rows(), n);
+  // Query row i (position q_offset + i) sees keys [lo, hi): the rest are
+  // masked (causal: later positions; window: pos - j >= window). Only those
+  // are computed, in the fixed orders of the kernels (kernels/isa/attention.h),
+  // so a row's result depends on nothing but its own query and keys.
+  std::vector<float> p(static_cast<std::size_t>(n));
+  for (Eigen::Index i = 0; i < q_h.rows(); ++i) {
+    const std::int64_t pos = q_offset + i;
+    const std::int64_t hi = causal ? std::min(n, pos + 1) : n;
+    const std::int64_t lo = window > 0 ? std::max<std::int64_t>(0, pos - window + 1) : 0;
+    auto out = out_h.row(i);
+    out.setZero();
+    if (hi <= lo) continue;  // every key masked: zeros
+    const float* q = q_h.row(i).data();
+    const std::int64_t m = hi - lo;
+    std::int64_t c = 0;  // the block's first key
+    for (const KvBlock& b : blocks) {
+      const std::int64_t j0 = std::max(lo, c), j1 = std::min(hi, c + b.rows);
+      if (j0 < j1)
+        kern.attn_scores(q, b.k + (j0 - c) * b.k_stride + kv * hd, b.k_stride, j1 - j0, hd, scale, &p[j0 - lo]);
+      c += b.rows;
+    }
+    if (s.softcap > 0.0f)
+      for (std::int64_t j = 0; j < m; ++j) p[j] = std::tanh(p[j] / s.softcap) * s.softcap;
+    float max = -std::numeric_limits<float>::infinity();
+    for (std::int64_t j = 0; j < m; ++j) max = p[j] > max ? p[j] : max;
+    if (max == -std::numeric_limits<float>::infinity()) continue;  // every score -inf
+    const float sum = kern.exp_sum(p.data(), m, max);
+    for (std::int64_t j = 0; j < m; ++j) p[j] /= sum;
+    c = 0;
+    for (const KvBlock& b : blocks) {
+      const std::int64_t j0 = std::max(lo, c), j1 = std::min(hi, c + b.rows);
+      if (j0 < j1) kern.attn_accumulate(&p[j0 - lo], b.v + (j0 - c) * b.v_stride + kv * hd, b.v_stride, j1 - j0, hd, out.data());
+      c += b.rows;
+    }
+    if (probabilities) std::copy_n(p.data(), m, probabilities->row(i).data() + lo);
   }
-  mask_and_softmax(scores, causal, q_offset, window, s.softcap);
-  out_h.setZero();
-  c = 0;
-  for (const KvBlock& b : blocks) {
-    if (b.rows == 0) continue;
-    const Strided v(b.v + kv * hd, b.rows, hd, Eigen::OuterStride<>(b.v_stride));
-    out_h.noalias() += scores.middleCols(c, b.rows) * v;
-    c += b.rows;
-  }
-  if (probabilities) *probabilities = std::move(scores);
 }
 
 RowMatrix scaled_dot_product_attention(const Eigen::Ref<const RowMatrix>& q,

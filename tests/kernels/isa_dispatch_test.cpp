@@ -1,11 +1,13 @@
 // Run-time dispatch of the kernels (kernels/isa.h): every level this CPU
 // supports against the scalar one, for every weight type. The dot products
 // (F32 / F16 / BF16 rows, every block-quantized type) must give the same bits
-// on every level; only the f32 GEMM used for prompts on float weights may
-// differ, within a tight tolerance.
+// on every level, and so must attention's inner loops; only the f32 GEMM used
+// for prompts on float weights may differ, within a tight tolerance.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <random>
 #include <string>
@@ -233,5 +235,62 @@ TEST_P(isa_float, PromptGemmAgreesAcrossLevelsWithinRounding) {
 
 INSTANTIATE_TEST_SUITE_P(Types, isa_float, ::testing::Values(DType::F32, DType::F16, DType::BF16),
                          [](const auto& info) { return std::string(gpt::dtype_name(info.param)); });
+
+// Attention's inner loops (kernels/isa/attention.h): scores, exp with the sum
+// of the exps, and P V give the scalar bits on every level, for head sizes
+// that fill the vector registers and some that leave tails, and key counts on
+// both sides of the 16-lane sum; the one exp stays within a few units in the
+// last place of std::exp, gives 0 for -inf and keeps NaN.
+TEST(isa_attention, EveryLevelGivesTheScalarBits) {
+  std::mt19937 rng(11);
+  const k::isa::Table& ref = k::isa_table(Isa::Scalar);
+  for (std::int64_t hd : {64, 80, 128, 256, 24}) {
+    for (std::int64_t n : {1, 7, 16, 17, 64, 150}) {
+      const std::int64_t stride = 3 * hd + 5;  // rows of a wider KV page, misaligned
+      auto kv = activations(n * stride + hd, rng);
+      const auto q = activations(hd, rng);
+      std::vector<float> s_ref(n), out_ref(hd, 0.5f);
+      ref.attn_scores(q.data(), kv.data() + 1, stride, n, hd, 0.125f, s_ref.data());
+      std::vector<float> e_ref = s_ref;
+      const float max = *std::max_element(s_ref.begin(), s_ref.end());
+      const float sum_ref = ref.exp_sum(e_ref.data(), n, max);
+      ref.attn_accumulate(e_ref.data(), kv.data() + 2, stride, n, hd, out_ref.data());
+      for (Isa isa : levels()) {
+        const k::isa::Table& t = k::isa_table(isa);
+        const std::string what = std::string(k::isa_name(isa)) + " hd=" + std::to_string(hd) + " n=" + std::to_string(n);
+        std::vector<float> s(n), out(hd, 0.5f);
+        t.attn_scores(q.data(), kv.data() + 1, stride, n, hd, 0.125f, s.data());
+        expect_same_bits(s, s_ref, "scores " + what);
+        std::vector<float> e = s_ref;
+        const float sum = t.exp_sum(e.data(), n, max);
+        expect_same_bits(e, e_ref, "exp " + what);
+        EXPECT_EQ(std::memcmp(&sum, &sum_ref, 4), 0) << "sum " << what << ": " << sum << " vs " << sum_ref;
+        t.attn_accumulate(e_ref.data(), kv.data() + 2, stride, n, hd, out.data());
+        expect_same_bits(out, out_ref, "P V " + what);
+      }
+    }
+  }
+}
+
+TEST(isa_attention, ExpIsAccurateAndHandlesTheEdges) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x;
+  for (float v = -90.0f; v <= 0.0f; v += 0.0137f) x.push_back(v);
+  x.push_back(-inf);
+  x.push_back(nan);
+  x.push_back(0.0f);
+  for (Isa isa : levels()) {
+    std::vector<float> e = x;
+    const float sum = k::isa_table(isa).exp_sum(e.data(), static_cast<std::int64_t>(e.size()), 0.0f);
+    EXPECT_TRUE(std::isnan(sum)) << k::isa_name(isa) << ": a NaN input must make the sum NaN";
+    for (std::size_t i = 0; i + 3 < x.size(); ++i) {
+      const double want = x[i] < -87.0f ? 0.0 : std::exp(static_cast<double>(x[i]));
+      EXPECT_LE(std::abs(e[i] - want), 4e-7 * want + 1e-37) << k::isa_name(isa) << " exp(" << x[i] << ")";
+    }
+    EXPECT_EQ(e[x.size() - 3], 0.0f) << k::isa_name(isa) << ": exp(-inf)";
+    EXPECT_TRUE(std::isnan(e[x.size() - 2])) << k::isa_name(isa) << ": exp(NaN)";
+    EXPECT_EQ(e[x.size() - 1], 1.0f) << k::isa_name(isa) << ": exp(0)";
+  }
+}
 
 }  // namespace

@@ -71,6 +71,16 @@ struct Table {
   // y[t * ldy + o] = sum_i x[t * in + i] * w[o * in + i] for t < n_tokens,
   // o < n (Eigen's GEMM built for this level; the summation order depends on
   // the level, so results may differ in the last bits between levels).
+  // Attention's inner loops (kernels/isa/attention.h; the same bits on every
+  // level): out[j] = scale * (q . k_j) for the n keys k_j = k + j * k_stride
+  // of hd values each; x[j] = exp(x[j] - max) for j < n, returning their sum;
+  // out[d] += p[j] * v_j[d] (fused, j in order) for the n values v_j = v + j *
+  // v_stride, d < hd.
+  void (*attn_scores)(const float* q, const float* k, std::int64_t k_stride, std::int64_t n, std::int64_t hd,
+                      float scale, float* out);
+  float (*exp_sum)(float* x, std::int64_t n, float max);
+  void (*attn_accumulate)(const float* p, const float* v, std::int64_t v_stride, std::int64_t n, std::int64_t hd,
+                          float* out);
   void (*gemm)(const float* x, std::int64_t n_tokens, std::int64_t in, const float* w, std::int64_t n, float* y,
                std::int64_t ldy);
 };
