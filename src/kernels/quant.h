@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "gpt/tensor.h"
 #include "kernels/isa.h"
@@ -49,5 +50,18 @@ using QuantPath = Isa;
 // the thread count.
 void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads,
                   QuantPath path = QuantPath::Auto);
+
+// Whether the weights can share one quantized input in matmul_quant_shared:
+// all block-quantized, 2-D, with the same row length and the same activation
+// blocks (32-element types, or the 256-element K-quants).
+bool quant_shares_input(std::span<const TensorView* const> ws) noexcept;
+
+// matmul_quant for several weights over the same X (Q, K and V; gate and
+// up): X is quantized once and all their row tiles are split among the
+// threads in one parallel region. Every output has the bits matmul_quant
+// gives it alone. ys[i] receives [n_tokens, ws[i]->rows()]. Throws
+// InvalidArgument unless quant_shares_input(ws).
+void matmul_quant_shared(std::span<const TensorView* const> ws, const float* x, std::int64_t n_tokens,
+                         std::span<float* const> ys, int threads, QuantPath path = QuantPath::Auto);
 
 }  // namespace gpt::kernels

@@ -19,6 +19,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -53,21 +54,42 @@ int quant_index(DType t) {
 
 void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads,
                   QuantPath path) {
-  if (!is_quantized(w.dtype))
-    throw InvalidArgument("matmul_quant: weight '" + w.name + "' has type " + std::string(dtype_name(w.dtype)) +
-                          ", which is not block-quantized");
-  if (w.shape.size() != 2) throw InvalidArgument("matmul: weight '" + w.name + "' is not 2-D");
+  const TensorView* ws[] = {&w};
+  float* ys[] = {y};
+  matmul_quant_shared(ws, x, n_tokens, ys, threads, path);
+}
+
+bool quant_shares_input(std::span<const TensorView* const> ws) noexcept {
+  if (ws.empty() || !is_quantized(ws[0]->dtype) || ws[0]->shape.size() != 2) return false;
+  const bool k0 = dtype_info(ws[0]->dtype).block_elems == 256;
+  for (const TensorView* w : ws)
+    if (!is_quantized(w->dtype) || w->shape.size() != 2 || w->cols() != ws[0]->cols() ||
+        (dtype_info(w->dtype).block_elems == 256) != k0)
+      return false;
+  return true;
+}
+
+void matmul_quant_shared(std::span<const TensorView* const> ws, const float* x, std::int64_t n_tokens,
+                         std::span<float* const> ys, int threads, QuantPath path) {
+  if (ws.empty() || ws.size() != ys.size()) throw InvalidArgument("matmul: one output per weight");
+  for (const TensorView* w : ws) {
+    if (!is_quantized(w->dtype))
+      throw InvalidArgument("matmul_quant: weight '" + w->name + "' has type " + std::string(dtype_name(w->dtype)) +
+                            ", which is not block-quantized");
+    if (w->shape.size() != 2) throw InvalidArgument("matmul: weight '" + w->name + "' is not 2-D");
+    if (dtype_bytes(w->dtype, w->cols()) * static_cast<std::size_t>(w->rows()) > w->nbytes)  // throws unless whole blocks
+      throw InvalidArgument("matmul: weight '" + w->name + "' holds fewer bytes than its shape needs");
+  }
+  if (!quant_shares_input(ws))
+    throw InvalidArgument("matmul: weight '" + ws[0]->name +
+                          "' and the others given with it differ in row length or activation blocks");
   if (n_tokens < 0) throw InvalidArgument("matmul: negative token count");
   if (threads <= 0) threads = omp_get_max_threads();
-  const std::int64_t out = w.rows(), in = w.cols();
-  const auto& info = dtype_info(w.dtype);
-  const std::size_t row_bytes = dtype_bytes(w.dtype, in);  // throws unless whole blocks
-  if (w.nbytes < row_bytes * static_cast<std::size_t>(out))
-    throw InvalidArgument("matmul: weight '" + w.name + "' holds fewer bytes than its shape needs");
-  if (n_tokens == 0 || out == 0) return;
+  const std::int64_t in = ws[0]->cols();
+  const bool k_quant = dtype_info(ws[0]->dtype).block_elems == 256;
+  if (n_tokens == 0) return;
 
-  const bool k_quant = info.block_elems == 256;
-  const std::int64_t nb = in / info.block_elems;
+  const std::int64_t nb = in / dtype_info(ws[0]->dtype).block_elems;
   const std::size_t xstride = static_cast<std::size_t>(nb) * (k_quant ? sizeof(XBlockK) : sizeof(XBlock32));
   std::vector<std::byte> xq(static_cast<std::size_t>(n_tokens) * xstride);
   // The block scales of each full token tile, token-minor (see isa/table.h):
@@ -76,9 +98,13 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
   const std::size_t side_stride = static_cast<std::size_t>(2 * nb * kTokenTile);
   std::vector<float> side(k_quant ? 0 : static_cast<std::size_t>(full_tiles) * side_stride);
   const isa::Table& tab = isa_table(path);
-  const isa::QuantKernels kern = tab.quant[quant_index(w.dtype)];
-  const std::int64_t kRowTile = 16;  // weight rows kept hot in L1 while tokens stream past
-  const std::int64_t n_tiles = (out + kRowTile - 1) / kRowTile;
+  // Tiles of kRowTile weight rows (kept hot in L1 while tokens stream past),
+  // numbered across the weights in order: weight i's tiles start at first[i].
+  const std::int64_t kRowTile = 16;
+  std::vector<std::int64_t> first(ws.size() + 1, 0);
+  for (std::size_t i = 0; i < ws.size(); ++i) first[i + 1] = first[i] + (ws[i]->rows() + kRowTile - 1) / kRowTile;
+  const std::int64_t n_tiles = first.back();
+  if (n_tiles == 0) return;
   threads = static_cast<int>(std::min<std::int64_t>(threads, n_tiles));
 
 #pragma omp parallel num_threads(threads)
@@ -102,8 +128,14 @@ void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, fl
     }
     // (implicit barrier: every activation row is quantized before use)
 #pragma omp for schedule(static)
-    for (std::int64_t tile = 0; tile < n_tiles; ++tile) {
-      const std::int64_t o0 = tile * kRowTile, o1 = std::min(out, o0 + kRowTile);
+    for (std::int64_t g = 0; g < n_tiles; ++g) {
+      const auto wi = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), g) - first.begin() - 1);
+      const TensorView& w = *ws[wi];
+      float* y = ys[wi];
+      const std::int64_t out = w.rows();
+      const std::size_t row_bytes = dtype_bytes(w.dtype, in);
+      const isa::QuantKernels kern = tab.quant[quant_index(w.dtype)];
+      const std::int64_t o0 = (g - first[wi]) * kRowTile, o1 = std::min(out, o0 + kRowTile);
       float r[kTokenTile];
       std::int64_t t = 0;
       for (; t + kTokenTile <= n_tokens; t += kTokenTile) {

@@ -24,6 +24,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 
 #include "gpt/error.h"
 #include "gpt/ops.h"
@@ -74,6 +75,29 @@ RowMatrix project(const RowMatrix& x, const TensorView* w, const TensorView* b, 
   }
   if (b) y.rowwise() += vec(b).transpose();
   return y;
+}
+
+// project() for several weights over the same x (Q, K, V; gate, up): with
+// block-quantized weights x is quantized once and one parallel region
+// computes them all, with the bits of separate calls.
+template <std::size_t N>
+std::array<RowMatrix, N> project_shared(const RowMatrix& x, const std::array<const TensorView*, N>& ws,
+                                        const std::array<const TensorView*, N>& bs, int threads,
+                                        std::span<const Group> groups) {
+  std::array<RowMatrix, N> ys;
+  if (!kernels::quant_shares_input(ws)) {
+    for (std::size_t i = 0; i < N; ++i) ys[i] = project(x, ws[i], bs[i], threads, groups);
+    return ys;
+  }
+  std::array<float*, N> out{};
+  for (std::size_t i = 0; i < N; ++i) {
+    ys[i].resize(x.rows(), ws[i]->rows());
+    out[i] = ys[i].data();
+  }
+  kernels::matmul_quant_shared(ws, x.data(), x.rows(), out, threads);
+  for (std::size_t i = 0; i < N; ++i)
+    if (bs[i]) ys[i].rowwise() += vec(bs[i]).transpose();
+  return ys;
 }
 
 RowMatrix norm(const RowMatrix& x, const ModelConfig& c, const TensorView* g, const TensorView* b) {
@@ -170,9 +194,10 @@ RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items
       k = qkv.middleCols(q_w, kv_w);
       v = qkv.rightCols(kv_w);
     } else {
-      q = project(h, L.wq, L.bq, threads, groups);  // [T, n_head*hd]
-      k = project(h, L.wk, L.bk, threads, groups);  // [T, n_kv_head*hd]
-      v = project(h, L.wv, L.bv, threads, groups);
+      auto [q_, k_, v_] = project_shared<3>(h, {L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, threads, groups);
+      q = std::move(q_);  // [T, n_head*hd]
+      k = std::move(k_);  // [T, n_kv_head*hd]
+      v = std::move(v_);
     }
     norm_heads(q, hd, c, L.q_norm);
     norm_heads(k, hd, c, L.k_norm);
@@ -248,12 +273,14 @@ RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items
       x += norm(project(attn, L.wo, L.bo, threads, groups), c, L.post_attn_norm, nullptr);
       h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
     }
-    RowMatrix up = project(h, L.w_up, L.b_up, threads, groups);  // [T, d_ff]
+    RowMatrix up;  // [T, d_ff]
     if (L.w_gate) {
-      RowMatrix gate = project(h, L.w_gate, L.b_gate, threads, groups);  // [T, d_ff]
+      auto [up_, gate] = project_shared<2>(h, {L.w_up, L.w_gate}, {L.b_up, L.b_gate}, threads, groups);
+      up = std::move(up_);
       ops::activate(gate, c.activation);
       up.array() *= gate.array();
     } else {
+      up = project(h, L.w_up, L.b_up, threads, groups);
       ops::activate(up, c.activation);
     }
     x += norm(project(up, L.w_down, L.b_down, threads, groups), c, L.post_ffn_norm, nullptr);

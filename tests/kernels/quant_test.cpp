@@ -195,6 +195,63 @@ TEST_P(quant_matmul_types, MatchesNaiveWithinActivationRoundingBound) {
   }
 }
 
+// Q, K and V (or gate and up) in one call over one quantized input: each
+// output has the bits of its weight alone, whatever the thread count; weights
+// that cannot share an input are refused.
+TEST_P(quant_matmul_types, SharedInputGivesTheBitsOfSeparateCalls) {
+  const DType t = GetParam();
+  const bool kq = gpt::dtype_info(t).block_elems == 256;
+  // A partner of the same activation blocks but another type.
+  const DType other = kq ? (t == DType::Q6_K ? DType::Q4_K : DType::Q6_K) : (t == DType::Q8_0 ? DType::Q4_1 : DType::Q8_0);
+  std::mt19937 rng(99 + static_cast<int>(t));
+  const std::int64_t in = kq ? 2 * 256 : 6 * 32;
+  const std::int64_t outs[3] = {40, 7, 17};
+  const DType types[3] = {t, other, t};
+  std::vector<std::vector<std::byte>> storage;
+  std::vector<gpt::TensorView> w(3);
+  for (int i = 0; i < 3; ++i) {
+    storage.push_back(random_weights(types[i], outs[i], in, rng));
+    w[i].name = "w" + std::to_string(i);
+    w[i].dtype = types[i];
+    w[i].shape = {outs[i], in};
+    w[i].data = storage.back().data();
+    w[i].nbytes = gpt::dtype_bytes(types[i], outs[i] * in);
+  }
+  const gpt::TensorView* ws[3] = {&w[0], &w[1], &w[2]};
+  ASSERT_TRUE(k::quant_shares_input(ws));
+  for (std::int64_t n_tokens : {1, 5, 19}) {
+    std::vector<float> x(n_tokens * in);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (auto& v : x) v = nd(rng);
+    for (int threads : {1, 2, 3}) {
+      std::vector<std::vector<float>> got(3), want(3);
+      float* ys[3];
+      for (int i = 0; i < 3; ++i) {
+        got[i].assign(n_tokens * outs[i], -1.0f);
+        want[i].assign(n_tokens * outs[i], -2.0f);
+        ys[i] = got[i].data();
+        k::matmul_quant(w[i], x.data(), n_tokens, want[i].data(), 1);
+      }
+      k::matmul_quant_shared(ws, x.data(), n_tokens, ys, threads);
+      for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float)), 0)
+            << "weight " << i << ", " << n_tokens << " tokens, " << threads << " threads";
+    }
+  }
+  // Another row length, or another kind of activation block: refused.
+  gpt::TensorView narrow = w[1];
+  narrow.shape = {outs[1] / 2, in / 2};
+  const gpt::TensorView* bad[2] = {&w[0], &narrow};
+  EXPECT_FALSE(k::quant_shares_input(bad));
+  std::vector<float> x(in), y0(outs[0]), y1(outs[1]);
+  float* ys[2] = {y0.data(), y1.data()};
+  EXPECT_THROW(k::matmul_quant_shared(bad, x.data(), 1, ys, 1), gpt::InvalidArgument);
+  gpt::TensorView f32 = w[1];
+  f32.dtype = DType::F32;
+  const gpt::TensorView* mixed[2] = {&w[0], &f32};
+  EXPECT_FALSE(k::quant_shares_input(mixed));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, quant_matmul_types, ::testing::ValuesIn(kQuantTypes),
                          [](const auto& info) { return std::string(gpt::dtype_name(info.param)); });
 
