@@ -35,9 +35,19 @@ import sys
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
+LIMITS = {}  # (model, threads, test) -> [roofline tokens/s, one per gpt-bench run]
+
+
 def run_gpt(bench, model, threads, pp, tg, reps):
     cmd = [bench, "-m", model, "-t", threads, "-p", str(pp), "-n", str(tg), "-r", str(reps + 1), "--json"]
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    for r in out["results"]:
+        # The roofline gpt-bench measured at start-up, as tokens/s: for tg the
+        # read bandwidth / bytes per token, for pp the f32 matmul rate / flops per token.
+        limit = r.get("limit_tokens_per_s") or (r["f32_matmul_gflops"] * 1e9 / r["flops_per_token"]
+                                                if r.get("flops_per_token") else 0.0)
+        if limit:
+            LIMITS.setdefault((model, r["threads"], r["test"]), []).append(limit)
     return {(r["threads"], r["test"]): r["runs"][1:] for r in out["results"]}
 
 
@@ -141,15 +151,21 @@ def main():
     else:
         print(f"medians of {n} timed repetitions ({a.rounds} interleaved rounds x {a.reps}), tokens/s; "
               f"ratio = gpt / llama.cpp")
-    print("| file | type | threads | test | gpt | llama.cpp | ratio |")
-    print("|---|---|--:|:--|--:|--:|--:|")
+    if not a.batched:
+        print("roofline (measured by gpt-bench at start-up): tg = read bandwidth / bytes of weights per token; "
+              "pp = this library's f32 matmul rate / matrix-product flops per token")
+    print("| file | type | threads | test | gpt | llama.cpp | ratio | gpt % of roofline | llama.cpp % of roofline |")
+    print("|---|---|--:|:--|--:|--:|--:|--:|--:|")
     for model in a.model:
         for t in threads:
             for test in tests:
                 g = statistics.median(samples[(model, "gpt", t, test)])
                 l = statistics.median(samples[(model, "llama.cpp", t, test)])
+                lim = LIMITS.get((model, t, test))
+                pct = (f"{100 * g / statistics.median(lim):.0f} % | {100 * l / statistics.median(lim):.0f} %"
+                       if lim else "– | –")
                 print(f"| {os.path.basename(model)} | {weight_type(model)} | {t} | {test} | {g:.1f} | {l:.1f} | "
-                      f"{g / l:.2f} |")
+                      f"{g / l:.2f} | {pct} |")
     if a.json:
         print(json.dumps([{"model": m, "engine": e, "threads": t, "test": s, "tokens_per_s": v}
                           for (m, e, t, s), v in samples.items()]))
