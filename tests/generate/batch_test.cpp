@@ -10,19 +10,12 @@
 #include "gpt/batch.h"
 #include "gpt/error.h"
 #include "gpt/generate.h"
+#include "default_model.h"
 
 namespace gpt {
 namespace {
 
-const std::string kModel = std::string(GPT_MODELS_DIR) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-std::shared_ptr<const LanguageModel> lm() {
-  static std::shared_ptr<const LanguageModel> m = [] {
-    if (!std::filesystem::exists(kModel)) throw std::runtime_error(kModel + " is missing: run tools/fetch-model first");
-    return LanguageModel::load(kModel);
-  }();
-  return m;
-}
+std::shared_ptr<const LanguageModel> lm() { return test::default_model(); }
 
 std::vector<Token> encode(const std::string& text) {
   return lm()->tokenizer().encode(text, {.add_special_tokens = true, .parse_special = false});

@@ -11,20 +11,12 @@
 #include "gpt/generate.h"
 #include "gpt/gpt.h"
 #include "test_util.h"
+#include "default_model.h"
 
 namespace gpt {
 namespace {
 
-const std::string kModel = std::string(GPT_MODELS_DIR) + "/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-std::shared_ptr<const LanguageModel> default_model() {
-  static std::shared_ptr<const LanguageModel> lm = [] {
-    if (!std::filesystem::exists(kModel))
-      throw std::runtime_error(kModel + " is missing: run tools/fetch-model first");
-    return LanguageModel::load(kModel);
-  }();
-  return lm;
-}
+using test::default_model;
 
 struct Stats {
   double nmse = 0, max_abs = 0;
