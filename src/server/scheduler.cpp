@@ -20,10 +20,14 @@ Scheduler::Scheduler(std::shared_ptr<const LanguageModel> lm, SchedulerOptions o
   if (!lm_) throw InvalidArgument("the scheduler needs a model");
   if (options_.parallel < 1) throw InvalidArgument("--parallel must be at least 1");
   if (options_.max_queue < 0) throw InvalidArgument("--max-queue must not be negative");
-  batch_ = std::make_unique<Batch>(lm_, BatchOptions{.threads = options_.threads,
-                                                     .max_sequences = options_.parallel,
-                                                     .context_length = options_.context_length});
+  batch_ = new_batch();
   worker_ = std::thread([this] { work(); });
+}
+
+std::unique_ptr<Batch> Scheduler::new_batch() const {
+  return std::make_unique<Batch>(lm_, BatchOptions{.threads = options_.threads,
+                                                   .max_sequences = options_.parallel,
+                                                   .context_length = options_.context_length});
 }
 
 Scheduler::~Scheduler() {
@@ -64,9 +68,7 @@ void Scheduler::work() {
         p->done.set_exception(error);
       }
       active.clear();
-      batch_ = std::make_unique<Batch>(lm_, BatchOptions{.threads = options_.threads,
-                                                         .max_sequences = options_.parallel,
-                                                         .context_length = options_.context_length});
+      batch_ = new_batch();  // a fresh pool: nothing of the failed step survives
       continue;
     }
     for (auto it = active.begin(); it != active.end();) {

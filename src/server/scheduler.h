@@ -79,6 +79,7 @@ class Scheduler {
  private:
   void release();
   void work();
+  std::unique_ptr<Batch> new_batch() const;  // the Batch the options describe
 
   std::shared_ptr<const LanguageModel> lm_;
   SchedulerOptions options_;
