@@ -76,7 +76,7 @@ struct AttentionShape {
 // uses key/value head h / (n_head / n_kv_head) (grouped-query; 1 kv head is
 // multi-query). Returns Concat(head_1..head_h) = [Tq, n_head*hd]; the output
 // projection W^O is the caller's linear(). Heads are computed on up to
-// `threads` OpenMP threads (the result does not depend on the count).
+// `threads` threads (the result does not depend on the count).
 // probabilities (optional) receives each query head's attention
 // probabilities, n_head matrices [Tq, Tk].
 RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q,

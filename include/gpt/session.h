@@ -19,7 +19,7 @@ namespace gpt {
 struct SessionOptions {
   // Tokens the KV cache holds; 0 = the model's max_seq_len.
   std::int64_t context_length = 0;
-  // Worker threads for matrix products; 0 = all cores (OpenMP default).
+  // Threads for matrix products and attention; 0 = every core this process may use.
   int threads = 0;
   // Most bytes the session may hold for its KV cache plus the scratch of
   // one forward() call (activations, attention scores, logits; estimated

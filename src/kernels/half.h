@@ -45,7 +45,7 @@ float dot_half(DType t, const std::byte* w, const float* x, std::int64_t n, Half
 void convert_half_row(DType t, const std::byte* w, float* dst, std::int64_t n, HalfPath path = HalfPath::Auto);
 
 // Y[n_tokens, out] = X[n_tokens, in] * W^T for W of type F16 or BF16 and shape
-// [out, in]; `threads` >= 1 OpenMP threads over output rows (<= 0: all).
+// [out, in]; `threads` >= 1 threads over output rows (<= 0: all, parallel.h).
 // rowwise: every row as with n_tokens = 1 (no GEMM), see kernels::matmul.
 void matmul_half(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads,
                  HalfPath path = HalfPath::Auto, bool rowwise = false);

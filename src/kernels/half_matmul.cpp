@@ -4,8 +4,6 @@
 // The kernels themselves live in kernels/isa/kernels_isa.cpp, built once per
 // instruction-set level; isa_table() picks the level at run time. This file
 // only splits the work across threads.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,7 +13,7 @@
 #include "gpt/error.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
-#include "kernels/omp_exceptions.h"
+#include "kernels/parallel.h"
 
 namespace gpt::kernels {
 
@@ -54,7 +52,6 @@ void matmul_half(const TensorView& w, const float* x, std::int64_t n_tokens, flo
                           ", not F16 or BF16");
   if (w.shape.size() != 2) throw InvalidArgument("matmul: weight '" + w.name + "' is not 2-D");
   if (n_tokens < 0) throw InvalidArgument("matmul: negative token count");
-  if (threads <= 0) threads = omp_get_max_threads();
   const std::int64_t out = w.rows(), in = w.cols();
   const std::size_t row_bytes = static_cast<std::size_t>(in) * 2;
   if (w.nbytes < row_bytes * static_cast<std::size_t>(out))
@@ -70,38 +67,29 @@ void matmul_half(const TensorView& w, const float* x, std::int64_t n_tokens, flo
     // Decode: every weight row streams from memory once, straight into its dot product.
     constexpr std::int64_t kRowTile = 16;
     const std::int64_t tiles = (out + kRowTile - 1) / kRowTile;
-#pragma omp parallel for num_threads(threads) schedule(static) if (tiles > 1)
-    for (std::int64_t tile = 0; tile < tiles; ++tile) {
-      const std::int64_t o1 = std::min(out, (tile + 1) * kRowTile);
-      for (std::int64_t o = tile * kRowTile; o < o1; ++o) y[o] = dot(w.data + o * row_bytes, x, in);
-    }
+    parallel_for(threads, tiles, [&](std::int64_t t0, std::int64_t t1) {
+      const std::int64_t o1 = std::min(out, t1 * kRowTile);
+      for (std::int64_t o = t0 * kRowTile; o < o1; ++o) y[o] = dot(w.data + o * row_bytes, x, in);
+    });
     return;
   }
 
-  OmpExceptions errors;  // the per-thread buffers, Eigen's blocking buffers
   if (n_tokens < kHalfGemmTokens || rowwise) {
     // A few tokens: each tile of weight rows is converted to f32 once, then
     // dotted with every token. Conversion is exact, so each output has the
     // same bits as the single-token path.
     constexpr std::int64_t kRowTile = 16;
     const std::int64_t tiles = (out + kRowTile - 1) / kRowTile;
-#pragma omp parallel num_threads(threads) if (tiles > 1)
-    {
-      std::vector<float> rows;
-      errors.capture([&] { rows.resize(static_cast<std::size_t>(kRowTile * in)); });
-#pragma omp for schedule(static)
-      for (std::int64_t tile = 0; tile < tiles; ++tile) {
-        errors.capture([&] {
-          const std::int64_t o0 = tile * kRowTile, n = std::min(kRowTile, out - o0);
-          for (std::int64_t r = 0; r < n; ++r) convert(w.data + (o0 + r) * row_bytes, rows.data() + r * in, in);
-          for (std::int64_t t = 0; t < n_tokens; ++t)
-            for (std::int64_t r = 0; r < n; ++r)
-              y[t * out + o0 + r] =
-                  dot_f32(reinterpret_cast<const std::byte*>(rows.data() + r * in), x + t * in, in);
-        });
+    parallel_for(threads, tiles, [&](std::int64_t t0, std::int64_t t1) {
+      std::vector<float> rows(static_cast<std::size_t>(kRowTile * in));
+      for (std::int64_t tile = t0; tile < t1; ++tile) {
+        const std::int64_t o0 = tile * kRowTile, n = std::min(kRowTile, out - o0);
+        for (std::int64_t r = 0; r < n; ++r) convert(w.data + (o0 + r) * row_bytes, rows.data() + r * in, in);
+        for (std::int64_t t = 0; t < n_tokens; ++t)
+          for (std::int64_t r = 0; r < n; ++r)
+            y[t * out + o0 + r] = dot_f32(reinterpret_cast<const std::byte*>(rows.data() + r * in), x + t * in, in);
       }
-    }
-    errors.rethrow();
+    });
     return;
   }
 
@@ -110,20 +98,14 @@ void matmul_half(const TensorView& w, const float* x, std::int64_t n_tokens, flo
   constexpr std::int64_t kSlice = 64;
   const std::int64_t slices = (out + kSlice - 1) / kSlice;
   const auto gemm = k.gemm;
-#pragma omp parallel num_threads(threads) if (slices > 1)
-  {
-    std::vector<float> wf;
-    errors.capture([&] { wf.resize(static_cast<std::size_t>(kSlice * in)); });
-#pragma omp for schedule(static)
-    for (std::int64_t c = 0; c < slices; ++c) {
-      errors.capture([&] {
-        const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
-        for (std::int64_t r = 0; r < n; ++r) convert(w.data + (o0 + r) * row_bytes, wf.data() + r * in, in);
-        gemm(x, n_tokens, in, wf.data(), n, y + o0, out);
-      });
+  parallel_for(threads, slices, [&](std::int64_t c0, std::int64_t c1) {
+    std::vector<float> wf(static_cast<std::size_t>(kSlice * in));
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
+      for (std::int64_t r = 0; r < n; ++r) convert(w.data + (o0 + r) * row_bytes, wf.data() + r * in, in);
+      gemm(x, n_tokens, in, wf.data(), n, y + o0, out);
     }
-  }
-  errors.rethrow();
+  });
 }
 
 }  // namespace gpt::kernels

@@ -1,8 +1,6 @@
 // Dispatch of dequantize_row and matmul by weight type. f32 weights go through
 // the fixed-order dot products or the level's GEMM (kernels/isa.h); f16 / bf16 weights through
 // matmul_half (half.h), block-quantized ones through matmul_quant (quant.h).
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -11,7 +9,7 @@
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
-#include "kernels/omp_exceptions.h"
+#include "kernels/parallel.h"
 
 namespace gpt::kernels {
 
@@ -36,7 +34,6 @@ void dequantize_row(DType t, const std::byte* src, float* dst, std::int64_t n) {
 
 void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads, bool rowwise) {
   if (w.shape.size() != 2) throw InvalidArgument("matmul: weight '" + w.name + "' is not 2-D");
-  if (threads <= 0) threads = omp_get_max_threads();
   const std::int64_t out = w.rows(), in = w.cols();
   if (w.dtype == DType::F32) {
     // Fewer than kHalfGemmTokens tokens: one dot product per output in the
@@ -51,21 +48,18 @@ void matmul(const TensorView& w, const float* x, std::int64_t n_tokens, float* y
     const auto* wf = reinterpret_cast<const float*>(w.data);
     constexpr std::int64_t kSlice = 64;
     const std::int64_t slices = (out + kSlice - 1) / kSlice;
-    OmpExceptions errors;  // Eigen's product may allocate its blocking buffers
-#pragma omp parallel for num_threads(threads) schedule(static) if (slices > 1)
-    for (std::int64_t c = 0; c < slices; ++c) {
-      errors.capture([&] {
+    parallel_for(threads, slices, [&](std::int64_t c0, std::int64_t c1) {
+      for (std::int64_t c = c0; c < c1; ++c) {
         const std::int64_t o0 = c * kSlice, n = std::min(kSlice, out - o0);
         if (n_tokens < kHalfGemmTokens || rowwise) {
           for (std::int64_t t = 0; t < n_tokens; ++t)
             for (std::int64_t o = o0; o < o0 + n; ++o)
               y[t * out + o] = tab.dot[0](reinterpret_cast<const std::byte*>(wf + o * in), x + t * in, in);
         } else {
-          tab.gemm(x, n_tokens, in, wf + o0 * in, n, y + o0, out);
+          tab.gemm(x, n_tokens, in, wf + o0 * in, n, y + o0, out);  // (may allocate: exceptions reach the caller)
         }
-      });
-    }
-    errors.rethrow();
+      }
+    });
     return;
   }
   if (is_quantized(w.dtype)) {

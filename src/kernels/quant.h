@@ -46,7 +46,7 @@ void dequantize_quant_row(DType t, const std::byte* src, float* dst, std::int64_
 using QuantPath = Isa;
 
 // Y[n_tokens, out] = X[n_tokens, in] * W^T for a quantized W of shape [out, in];
-// `threads` >= 1 OpenMP threads over output rows. Results do not depend on
+// `threads` >= 1 threads over output rows (parallel.h). Results do not depend on
 // the thread count.
 void matmul_quant(const TensorView& w, const float* x, std::int64_t n_tokens, float* y, int threads,
                   QuantPath path = QuantPath::Auto);

@@ -16,8 +16,6 @@
 // The kernels themselves (activation quantization and the dot products of
 // every type) live in kernels/isa/kernels_isa.cpp, built once per
 // instruction-set level; this file picks them and splits the work.
-#include <omp.h>
-
 #include <algorithm>
 #include <span>
 #include <string>
@@ -26,6 +24,7 @@
 #include "gpt/error.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "kernels/quant.h"
 
 namespace gpt::kernels {
@@ -84,7 +83,6 @@ void matmul_quant_shared(std::span<const TensorView* const> ws, const float* x, 
     throw InvalidArgument("matmul: weight '" + ws[0]->name +
                           "' and the others given with it differ in row length or activation blocks");
   if (n_tokens < 0) throw InvalidArgument("matmul: negative token count");
-  if (threads <= 0) threads = omp_get_max_threads();
   const std::int64_t in = ws[0]->cols();
   const bool k_quant = dtype_info(ws[0]->dtype).block_elems == 256;
   if (n_tokens == 0) return;
@@ -105,12 +103,9 @@ void matmul_quant_shared(std::span<const TensorView* const> ws, const float* x, 
   for (std::size_t i = 0; i < ws.size(); ++i) first[i + 1] = first[i] + (ws[i]->rows() + kRowTile - 1) / kRowTile;
   const std::int64_t n_tiles = first.back();
   if (n_tiles == 0) return;
-  threads = static_cast<int>(std::min<std::int64_t>(threads, n_tiles));
-
-#pragma omp parallel num_threads(threads)
-  {
-#pragma omp for schedule(static)
-    for (std::int64_t t = 0; t < n_tokens; ++t) {
+  // Every activation row is quantized before any tile reads it.
+  parallel_for(n_tokens > 1 ? threads : 1, n_tokens, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
       std::byte* dst = xq.data() + static_cast<std::size_t>(t) * xstride;
       if (k_quant)
         tab.quantize_k(x + t * in, nb, reinterpret_cast<XBlockK*>(dst));
@@ -126,9 +121,9 @@ void matmul_quant_shared(std::span<const TensorView* const> ws, const float* x, 
         }
       }
     }
-    // (implicit barrier: every activation row is quantized before use)
-#pragma omp for schedule(static)
-    for (std::int64_t g = 0; g < n_tiles; ++g) {
+  });
+  parallel_for(threads, n_tiles, [&](std::int64_t g0, std::int64_t g1) {
+    for (std::int64_t g = g0; g < g1; ++g) {
       const auto wi = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), g) - first.begin() - 1);
       const TensorView& w = *ws[wi];
       float* y = ys[wi];
@@ -159,7 +154,7 @@ void matmul_quant_shared(std::span<const TensorView* const> ws, const float* x, 
         for (std::int64_t o = o0; o < o1; ++o) kern.one(w.data + static_cast<std::size_t>(o) * row_bytes, xt, 0, nb, &y[t * out + o]);
       }
     }
-  }
+  });
 }
 
 }  // namespace gpt::kernels

@@ -21,8 +21,6 @@
 //   logits = norm(x) Wout^T (soft-capped: cap * tanh(logits / cap)) [T, vocab]
 //
 // A norm the config does not list is the identity.
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 
@@ -31,7 +29,7 @@
 #include "gpt/session.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
-#include "kernels/omp_exceptions.h"
+#include "kernels/parallel.h"
 #include "model/decoder.h"
 #include "model/model_data.h"
 
@@ -161,7 +159,7 @@ RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items
       groups.push_back({T, n, n == 1});
     T += n;
   }
-  if (threads <= 0) threads = omp_get_max_threads();
+  if (threads <= 0) threads = kernels::default_threads();
   std::int64_t work = 0;  // query rows x keys, for deciding whether attention is worth threads
   for (const ForwardItem& it : items) {
     const auto n = static_cast<std::int64_t>(it.tokens.size());
@@ -253,19 +251,16 @@ RowMatrix forward(const ModelData& m, KvPool& pool, std::span<ForwardItem> items
     }
     const auto n_units = static_cast<std::int64_t>(units.size());
     const bool parallel = threads > 1 && n_units > 1 && work >= 256;
-    kernels::OmpExceptions errors;
-#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
-    for (std::int64_t u = 0; u < n_units; ++u) {
-      errors.capture([&] {
+    kernels::parallel_for(parallel ? threads : 1, n_units, [&](std::int64_t u0, std::int64_t u1) {
+      for (std::int64_t u = u0; u < u1; ++u) {
         const AttnUnit& a = units[static_cast<std::size_t>(u)];
         const ForwardItem& it = items[a.item];
         RowMatrix* probs = it.attention ? &(*it.attention)[l * static_cast<std::size_t>(c.n_head) + static_cast<std::size_t>(a.head)] : nullptr;
         const Eigen::Index row0 = first[a.item] + a.row;
         ops::attention_head(q.block(row0, a.head * hd, a.rows, hd), blocks[a.item], a.head, shape, /*causal=*/true,
                             it.seq->length + a.row, lc.sliding_window, attn.block(row0, a.head * hd, a.rows, hd), probs);
-      });
-    }
-    errors.rethrow();
+      }
+    });
     if (c.parallel_residual) {  // the MLP reads the block's input too
       h = norm(x, c, L.ffn_norm, L.ffn_norm_b);
       x += norm(project(attn, L.wo, L.bo, threads, groups), c, L.post_attn_norm, nullptr);
@@ -334,7 +329,7 @@ struct Session::State {
     const double t = static_cast<double>(T);
     const double row = 4.0 * static_cast<double>(c.d_model) + 2.0 * static_cast<double>((c.n_head + 2 * c.n_kv_head) * c.head_dim) +
                        3.0 * static_cast<double>(c.d_ff) + static_cast<double>(c.vocab_size);
-    const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    const int threads = options.threads > 0 ? options.threads : kernels::default_threads();
     const double heads = static_cast<double>(std::min<std::int64_t>(c.n_head, threads));
     return sizeof(float) * (t * row + heads * 2.0 * t * static_cast<double>(seq.length + T));
   }

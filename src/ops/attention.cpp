@@ -7,7 +7,7 @@
 #include "gpt/error.h"
 #include "gpt/ops.h"
 #include "kernels/isa.h"
-#include "kernels/omp_exceptions.h"
+#include "kernels/parallel.h"
 
 namespace gpt::ops {
 
@@ -135,15 +135,11 @@ RowMatrix multi_head_attention(const Eigen::Ref<const RowMatrix>& q, std::span<c
   // Each head writes its own columns; a head is worth a thread only when
   // there is more than a row or two of work.
   const bool parallel = threads > 1 && q.rows() * keys >= 256;
-  kernels::OmpExceptions errors;  // (allocations inside may throw)
-#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
-  for (std::int64_t h = 0; h < s.n_head; ++h) {
-    errors.capture([&] {
+  kernels::parallel_for(parallel ? threads : 1, s.n_head, [&](std::int64_t h0, std::int64_t h1) {
+    for (std::int64_t h = h0; h < h1; ++h)
       attention_head(q.middleCols(h * hd, hd), blocks, h, s, causal, q_offset, window, out.middleCols(h * hd, hd),
                      probabilities ? &(*probabilities)[static_cast<std::size_t>(h)] : nullptr);
-    });
-  }
-  errors.rethrow();
+  });
   return out;
 }
 

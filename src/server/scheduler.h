@@ -4,7 +4,7 @@
 // it generates is submitted to one gpt::Batch that a single worker thread
 // owns and steps: every running sequence of every request advances by one
 // token per forward pass (batched decoding, gpt/batch.h), and new sequences
-// join between passes. The model's OpenMP team and the KV pool belong to
+// join between passes. The model's worker threads and the KV pool belong to
 // that one thread, not to the HTTP threads. Requests that find every slot
 // busy wait in a bounded queue; a request that finds the queue full gets a
 // 503 at once.
