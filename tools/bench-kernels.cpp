@@ -6,8 +6,6 @@
 // Usage: bench-kernels [TYPE ...]   (default: Q4_1 Q8_0 Q4_K Q6_K F16 BF16)
 // Prints one line per (type, shape, tokens, threads): best-of milliseconds per
 // call and effective GFLOP/s (2*out*in*tokens / time).
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +17,7 @@
 #include "gpt/error.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "kernels/quant.h"
 
 namespace {
@@ -89,7 +88,7 @@ int main(int argc, char** argv) try {
     }
   }
   if (types.empty()) types = {DType::Q4_1, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::BF16};
-  std::printf("max threads %d; f16/bf16 kernels: %s\n", omp_get_max_threads(), k::half_path_name());
+  std::printf("threads %d; f16/bf16 kernels: %s\n", k::default_threads(), k::half_path_name());
   std::printf("%-5s %-11s %6s %7s %10s %9s %10s %9s\n", "type", "out x in", "tokens", "threads", "type ms",
               "GFLOP/s", "f32 ms", "GFLOP/s");
   std::mt19937 rng(1);

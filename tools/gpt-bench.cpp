@@ -13,7 +13,6 @@
 //    plus attention) against the rate of the library's own f32 matrix
 //    product on a 1024 x 1024 weight at 256 rows with the same threads
 //    (quantized integer kernels can pass 100 % of it).
-#include <omp.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +31,7 @@
 #include "gpt/generate.h"
 #include "gpt/gpt.h"
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "model/model_data.h"
 
 namespace {
@@ -47,15 +47,26 @@ double median(std::vector<double> v) {
 double read_bandwidth(int threads) {
   const std::size_t n = (std::size_t{512} << 20) / sizeof(std::uint64_t);
   std::vector<std::uint64_t> buf(n);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (std::size_t i = 0; i < n; ++i) buf[i] = i;  // touch (and place) every page
+  // The library's worker threads, in the same contiguous ranges as its kernels.
+  gpt::kernels::parallel_for(threads, static_cast<std::int64_t>(n), [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) buf[static_cast<std::size_t>(i)] = static_cast<std::uint64_t>(i);  // touch (and place) every page
+  });
   double best = 0.0;
   volatile std::uint64_t sink = 0;
   for (int rep = 0; rep < 5; ++rep) {
+    std::vector<std::uint64_t> part(static_cast<std::size_t>(threads), 0);
     const auto a = std::chrono::steady_clock::now();
+    gpt::kernels::parallel_for(threads, threads, [&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::size_t b = n * static_cast<std::size_t>(t) / static_cast<std::size_t>(threads);
+        const std::size_t e = n * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(threads);
+        std::uint64_t s = 0;
+        for (std::size_t i = b; i < e; ++i) s += buf[i];
+        part[static_cast<std::size_t>(t)] = s;
+      }
+    });
     std::uint64_t s0 = 0;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : s0)
-    for (std::size_t i = 0; i < n; ++i) s0 += buf[i];
+    for (std::uint64_t s : part) s0 += s;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     sink = sink + s0;
     best = std::max(best, double(n * sizeof(std::uint64_t)) / secs);
@@ -65,7 +76,7 @@ double read_bandwidth(int threads) {
 
 // read_bandwidth for each thread count, measured in a child process (so
 // that its 512 MiB buffer stays out of this process's peak memory) started
-// before this process uses OpenMP (libgomp does not survive fork after).
+// before this process starts any worker thread.
 std::vector<double> read_bandwidths(const std::vector<int>& threads) {
   std::vector<double> out(threads.size(), 0.0);
   int fd[2];
