@@ -120,24 +120,24 @@ float exp_sum(float* x, std::int64_t n, float max) {
   return fold_sum(lanes);
 }
 
+// out[0 .. 8 R) += p_j v_j over the n keys, R registers held across them.
+template <int R>
+inline void accumulate8(const float* p, const float* v, std::int64_t v_stride, std::int64_t n, float* out) {
+  __m256 a[R];
+  for (int i = 0; i < R; ++i) a[i] = _mm256_loadu_ps(out + 8 * i);
+  for (std::int64_t j = 0; j < n; ++j) {
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    const float* vj = v + j * v_stride;
+    for (int i = 0; i < R; ++i) a[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * i), a[i]);
+  }
+  for (int i = 0; i < R; ++i) _mm256_storeu_ps(out + 8 * i, a[i]);
+}
+
 void attn_accumulate(const float* p, const float* v, std::int64_t v_stride, std::int64_t n, std::int64_t hd,
                      float* out) {
   std::int64_t d0 = 0;
-  for (; d0 + 64 <= hd; d0 += 64) {
-    __m256 a[8];
-    for (int i = 0; i < 8; ++i) a[i] = _mm256_loadu_ps(out + d0 + 8 * i);
-    for (std::int64_t j = 0; j < n; ++j) {
-      const __m256 pj = _mm256_set1_ps(p[j]);
-      const float* vj = v + j * v_stride + d0;
-      for (int i = 0; i < 8; ++i) a[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * i), a[i]);
-    }
-    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + d0 + 8 * i, a[i]);
-  }
-  for (; d0 + 8 <= hd; d0 += 8) {
-    __m256 a = _mm256_loadu_ps(out + d0);
-    for (std::int64_t j = 0; j < n; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * v_stride + d0), a);
-    _mm256_storeu_ps(out + d0, a);
-  }
+  for (; d0 + 64 <= hd; d0 += 64) accumulate8<8>(p, v + d0, v_stride, n, out + d0);
+  for (; d0 + 8 <= hd; d0 += 8) accumulate8<1>(p, v + d0, v_stride, n, out + d0);
   for (std::int64_t j = 0; j < n; ++j)
     for (std::int64_t d = d0; d < hd; ++d) out[d] = fma32(p[j], v[j * v_stride + d], out[d]);
 }
@@ -179,34 +179,25 @@ float exp_sum(float* x, std::int64_t n, float max) {
   return fold_sum(lanes);  // s = 8, then 4, 2, 1
 }
 
+// out[0 .. 16 R) += p_j v_j over the n keys, R registers held across them.
+template <int R>
+inline void accumulate16(const float* p, const float* v, std::int64_t v_stride, std::int64_t n, float* out) {
+  __m512 a[R];
+  for (int i = 0; i < R; ++i) a[i] = _mm512_loadu_ps(out + 16 * i);
+  for (std::int64_t j = 0; j < n; ++j) {
+    const __m512 pj = _mm512_set1_ps(p[j]);
+    const float* vj = v + j * v_stride;
+    for (int i = 0; i < R; ++i) a[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * i), a[i]);
+  }
+  for (int i = 0; i < R; ++i) _mm512_storeu_ps(out + 16 * i, a[i]);
+}
+
 void attn_accumulate(const float* p, const float* v, std::int64_t v_stride, std::int64_t n, std::int64_t hd,
                      float* out) {
   std::int64_t d0 = 0;
-  for (; d0 + 128 <= hd; d0 += 128) {
-    __m512 a[8];
-    for (int i = 0; i < 8; ++i) a[i] = _mm512_loadu_ps(out + d0 + 16 * i);
-    for (std::int64_t j = 0; j < n; ++j) {
-      const __m512 pj = _mm512_set1_ps(p[j]);
-      const float* vj = v + j * v_stride + d0;
-      for (int i = 0; i < 8; ++i) a[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * i), a[i]);
-    }
-    for (int i = 0; i < 8; ++i) _mm512_storeu_ps(out + d0 + 16 * i, a[i]);
-  }
-  for (; d0 + 64 <= hd; d0 += 64) {
-    __m512 a[4];
-    for (int i = 0; i < 4; ++i) a[i] = _mm512_loadu_ps(out + d0 + 16 * i);
-    for (std::int64_t j = 0; j < n; ++j) {
-      const __m512 pj = _mm512_set1_ps(p[j]);
-      const float* vj = v + j * v_stride + d0;
-      for (int i = 0; i < 4; ++i) a[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * i), a[i]);
-    }
-    for (int i = 0; i < 4; ++i) _mm512_storeu_ps(out + d0 + 16 * i, a[i]);
-  }
-  for (; d0 + 16 <= hd; d0 += 16) {
-    __m512 a = _mm512_loadu_ps(out + d0);
-    for (std::int64_t j = 0; j < n; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(v + j * v_stride + d0), a);
-    _mm512_storeu_ps(out + d0, a);
-  }
+  for (; d0 + 128 <= hd; d0 += 128) accumulate16<8>(p, v + d0, v_stride, n, out + d0);
+  for (; d0 + 64 <= hd; d0 += 64) accumulate16<4>(p, v + d0, v_stride, n, out + d0);
+  for (; d0 + 16 <= hd; d0 += 16) accumulate16<1>(p, v + d0, v_stride, n, out + d0);
   for (std::int64_t j = 0; j < n; ++j)
     for (std::int64_t d = d0; d < hd; ++d) out[d] = fma32(p[j], v[j * v_stride + d], out[d]);
 }
